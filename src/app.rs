@@ -1,0 +1,170 @@
+//! Start-up: build the state (database, migrations, keys, Redis), bootstrap the first admin, bind
+//! the listener and assemble the actix-web application with its middleware and error handlers.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::LoginLimiter;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::db::Db;
+use crate::http::ApiError;
+use crate::http::json::JsonLimit;
+use crate::metrics::Metrics;
+use crate::routes::docs::{ApiDoc, OpenApiJson};
+use crate::state::AppState;
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use pytake_actors::ports::SystemClock;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] crate::db::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error(transparent)]
+    Password(#[from] crate::auth::password::PasswordError),
+    #[error(transparent)]
+    Token(#[from] crate::auth::jwt::TokenError),
+    #[error("cannot connect to Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Connects the database (applying migrations) and everything else the handlers share.
+pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, StartupError> {
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    let redis = match &settings.redis.url {
+        Some(url) => Some(redis::Client::open(url.expose())?.get_connection_manager().await?),
+        None => None,
+    };
+    let a = &settings.auth;
+    let state = AppState {
+        db,
+        jwt: JwtKeys::new(settings.resolved.jwt_secret.expose().as_bytes())?,
+        passwords: PasswordHasher::new(a.password_hash_memory_kib, a.password_hash_iterations)?,
+        login_limiter: LoginLimiter::per_minute(a.login_rate_per_minute),
+        secrets: SecretBox::new(settings.resolved.encryption_key.expose())?,
+        metrics: Arc::new(Metrics::default()),
+        clock: Arc::new(SystemClock),
+        redis,
+        settings: Arc::new(settings),
+    };
+    Ok(web::Data::new(state))
+}
+
+/// The OpenAPI document of every registered route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, doc) =
+        App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(crate::routes::all).split_for_parts();
+    doc
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let origins = &settings.cors.allowed_origins;
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers(["authorization", "content-type", "x-organization-id", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        for origin in origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    tracing::debug!(path = req.path(), "no such route");
+    Err(ApiError::NotFound("route"))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Builds everything and binds the listener; the server runs once awaited.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listen = settings.server.listen.clone();
+        let state = build_state(settings).await?;
+        crate::bootstrap::ensure_initial_data(&state).await?;
+        let listener =
+            TcpListener::bind(&listen).map_err(|source| StartupError::Bind { addr: listen.clone(), source })?;
+        let port = listener.local_addr()?.port();
+        let server = Self::serve(state.clone(), listener)?;
+        Ok(Application { port, server, state })
+    }
+
+    fn serve(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, StartupError> {
+        let s = state.settings.clone();
+        let openapi = web::Data::new(OpenApiJson(
+            serde_json::to_string(&openapi_document()).map_err(|e| StartupError::Bootstrap(e.to_string()))?,
+        ));
+        let json_limit = JsonLimit(s.server.json_body_limit);
+        let settings = s.clone();
+        let mut server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .app_data(state.clone())
+                .app_data(openapi.clone())
+                .app_data(json_limit)
+                .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("resource").into()))
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|err, _| ApiError::field("query", err.to_string()).into()),
+                )
+                .configure(crate::routes::all)
+                .split_for_parts();
+            app.default_service(web::to(not_found))
+                .wrap(cors(&settings))
+                .wrap(from_fn(crate::http::request::request_context))
+        })
+        .listen(listener)?
+        .shutdown_timeout(s.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(s.server.client_request_timeout_secs));
+        if s.server.workers > 0 {
+            server = server.workers(s.server.workers);
+        }
+        Ok(server.run())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it), lets in-flight requests finish, then
+    /// closes the pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        result
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}

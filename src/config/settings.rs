@@ -1,0 +1,137 @@
+//! The typed settings tree. Field names are the configuration keys.
+
+use super::SecretString;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub mongodb: MongoSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+    pub cors: CorsSettings,
+    pub meta: MetaSettings,
+    #[serde(default)]
+    pub ops: OpsSettings,
+    pub bootstrap: BootstrapSettings,
+    pub log: LogSettings,
+    /// The JWT secret and encryption key actually in use: configured, or generated in development.
+    #[serde(skip)]
+    pub resolved: ResolvedSecrets,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedSecrets {
+    pub jwt_secret: SecretString,
+    pub encryption_key: SecretString,
+    /// Secrets read from (or generated into) the data folder because they were not configured.
+    pub from_data_dir: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub json_body_limit: usize,
+    pub client_request_timeout_secs: u64,
+    pub trust_forwarded_for: bool,
+    pub public_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSettings {
+    pub url: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: Option<SecretString>,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub login_rate_per_minute: u32,
+    pub max_failed_logins: i32,
+    pub lockout_minutes: i64,
+    pub password_hash_memory_kib: u32,
+    pub password_hash_iterations: u32,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    pub encryption_key: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    pub app_secret: Option<SecretString>,
+    pub verify_token: Option<SecretString>,
+    pub graph_base_url: String,
+    pub graph_api_version: String,
+    pub graph_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    pub token: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSettings {
+    pub admin_email: String,
+    pub admin_password: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,203 @@
+//! Pools, connections and transactions for both backends. SQLite runs in WAL mode with a busy
+//! timeout and foreign keys on, and write transactions start with `BEGIN IMMEDIATE` so two writers
+//! never deadlock on a lock upgrade.
+
+use crate::config::DatabaseSettings;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The store could not be reached (pool exhausted, connection refused, server gone): callers
+    /// answer 503 so clients (and Meta) retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlx(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+            )
+        ) || matches!(self, StoreError::Sqlx(sqlx::Error::Database(d)) if is_transient_db_error(d.code().as_deref()))
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Sqlx(e) if super::is_unique_violation(e))
+    }
+}
+
+/// PostgreSQL "admin shutdown"/"cannot connect now" and SQLite BUSY/LOCKED are transient.
+fn is_transient_db_error(code: Option<&str>) -> bool {
+    matches!(code, Some("57P01" | "57P02" | "57P03" | "53300" | "5" | "6" | "517" | "261"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: a pool for one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Connects lazily-validated pools; for SQLite creates the file's folder and the file.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Db, StoreError> {
+        let url = settings.url.expose();
+        let acquire = Duration::from_secs(settings.acquire_timeout_secs);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("temp_store", "memory");
+            let file = options.get_filename().to_path_buf();
+            if let Some(parent) = file.parent()
+                && !parent.as_os_str().is_empty()
+                && file.to_str() != Some(":memory:")
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(acquire)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(acquire)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// A pooled connection for reads and single-statement writes.
+    pub async fn conn(&self) -> Result<DbConn, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => DbConn::Sqlite(p.acquire().await?),
+            Db::Postgres(p) => DbConn::Postgres(p.acquire().await?),
+        })
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn begin(&self) -> Result<DbTx, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => DbTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => DbTx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        crate::sql_scalar!(&mut c, fetch_one, i32, "SELECT 1")?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// A connection borrowed for one query, on either backend.
+pub enum ConnRef<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// Anything a query can run on: a pooled connection or a transaction.
+pub trait Conn: Send {
+    fn conn(&mut self) -> ConnRef<'_>;
+}
+
+pub enum DbConn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Conn for DbConn {
+    fn conn(&mut self) -> ConnRef<'_> {
+        match self {
+            DbConn::Sqlite(c) => ConnRef::Sqlite(&mut **c),
+            DbConn::Postgres(c) => ConnRef::Postgres(&mut **c),
+        }
+    }
+}
+
+pub enum DbTx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl DbTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            DbTx::Sqlite(t) => t.commit().await?,
+            DbTx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            DbTx::Sqlite(t) => t.rollback().await?,
+            DbTx::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Conn for DbTx {
+    fn conn(&mut self) -> ConnRef<'_> {
+        match self {
+            DbTx::Sqlite(t) => ConnRef::Sqlite(&mut **t),
+            DbTx::Postgres(t) => ConnRef::Postgres(&mut **t),
+        }
+    }
+}

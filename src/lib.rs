@@ -1,0 +1,19 @@
+//! PyTake, the server: HTTP routes, the Meta webhook, agent sockets, authentication, configuration,
+//! storage on SQLite or PostgreSQL, and the wiring of the actors from `pytake-actors`.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod http;
+pub mod metrics;
+pub mod repo;
+pub mod routes;
+pub mod services;
+pub mod state;
+pub mod telemetry;
+
+pub use config::random_token;

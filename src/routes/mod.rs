@@ -1,0 +1,21 @@
+//! HTTP routes. Handlers are thin: extract, call a service, shape the response. Every route is
+//! registered through `utoipa-actix-web`, so the OpenAPI document lists exactly what is served.
+
+pub mod auth;
+pub mod docs;
+pub mod health;
+pub mod organizations;
+pub mod users;
+
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Everything under `/api/v1`.
+pub fn api_v1(cfg: &mut ServiceConfig) {
+    cfg.configure(auth::routes).configure(organizations::routes).configure(users::routes);
+}
+
+/// Every route of the application (health probes at the root, the API under `/api/v1`).
+pub fn all(cfg: &mut ServiceConfig) {
+    cfg.configure(health::routes).service(scope("/api/v1").configure(api_v1).configure(docs::routes));
+}

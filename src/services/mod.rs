@@ -1,0 +1,8 @@
+//! Services: the use cases behind the routes. They validate, authorize at the data level, open
+//! transactions, call repositories and record audit entries. Request and response bodies live here
+//! with their OpenAPI schemas.
+
+pub mod audit;
+pub mod auth;
+pub mod organizations;
+pub mod users;

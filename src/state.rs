@@ -1,0 +1,29 @@
+//! The shared application state every handler reaches through `web::Data<AppState>`.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::LoginLimiter;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use pytake_actors::ports::Clock;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub login_limiter: LoginLimiter,
+    pub secrets: SecretBox,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub redis: Option<redis::aio::ConnectionManager>,
+}
+
+impl AppState {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
