@@ -68,6 +68,7 @@ async fn admin_create(
     let role: pytake_actors::Role =
         role.parse().map_err(|e: pytake_actors::domain::role::UnknownRole| e.to_string())?;
     let state = app::build_state(settings).await.map_err(|e| e.to_string())?;
+    pytake::bootstrap::ensure_initial_data(&state).await.map_err(|e| e.to_string())?;
     let mut c = state.db.conn().await.map_err(|e| e.to_string())?;
     let found = match org.parse::<uuid::Uuid>() {
         Ok(id) => repo::organizations::get_by_id(&mut c, id).await,

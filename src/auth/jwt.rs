@@ -14,6 +14,14 @@ pub enum TokenType {
     Refresh,
 }
 
+/// Who a token is about.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject {
+    pub user_id: Uuid,
+    pub org: Uuid,
+    pub role: Role,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: Uuid,
@@ -68,16 +76,21 @@ impl JwtKeys {
     /// Signs a token of type `typ` valid for `ttl_secs` from `now`.
     pub fn issue(
         &self,
-        user_id: Uuid,
-        org: Uuid,
-        role: Role,
+        subject: Subject,
         typ: TokenType,
         jti: Uuid,
         now: DateTime<Utc>,
         ttl_secs: i64,
     ) -> Result<(String, Claims), TokenError> {
-        let claims =
-            Claims { sub: user_id, org, role, iat: now.timestamp(), exp: now.timestamp() + ttl_secs, jti, typ };
+        let claims = Claims {
+            sub: subject.user_id,
+            org: subject.org,
+            role: subject.role,
+            iat: now.timestamp(),
+            exp: now.timestamp() + ttl_secs,
+            jti,
+            typ,
+        };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))?;
         Ok((token, claims))
@@ -109,7 +122,13 @@ mod tests {
     fn round_trip_and_type_check() {
         let k = keys();
         let (token, _) = k
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::Agent, TokenType::Access, Uuid::now_v7(), Utc::now(), 60)
+            .issue(
+                Subject { user_id: Uuid::now_v7(), org: Uuid::now_v7(), role: Role::Agent },
+                TokenType::Access,
+                Uuid::now_v7(),
+                Utc::now(),
+                60,
+            )
             .expect("issue");
         assert!(k.verify(&token, TokenType::Access).is_ok());
         assert!(matches!(k.verify(&token, TokenType::Refresh), Err(TokenError::WrongType(_))));
@@ -120,12 +139,24 @@ mod tests {
         let k = keys();
         let past = Utc::now() - chrono::Duration::hours(1);
         let (token, _) = k
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::Agent, TokenType::Access, Uuid::now_v7(), past, 60)
+            .issue(
+                Subject { user_id: Uuid::now_v7(), org: Uuid::now_v7(), role: Role::Agent },
+                TokenType::Access,
+                Uuid::now_v7(),
+                past,
+                60,
+            )
             .expect("issue");
         assert!(matches!(k.verify(&token, TokenType::Access), Err(TokenError::Expired)));
         let other = JwtKeys::new(b"another-secret-another-secret-xx").expect("keys");
         let (token, _) = other
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::Agent, TokenType::Access, Uuid::now_v7(), Utc::now(), 60)
+            .issue(
+                Subject { user_id: Uuid::now_v7(), org: Uuid::now_v7(), role: Role::Agent },
+                TokenType::Access,
+                Uuid::now_v7(),
+                Utc::now(),
+                60,
+            )
             .expect("issue");
         assert!(matches!(k.verify(&token, TokenType::Access), Err(TokenError::Invalid)));
     }
@@ -134,7 +165,13 @@ mod tests {
     fn alg_none_is_rejected() {
         let k = keys();
         let (token, _) = k
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::SuperAdmin, TokenType::Access, Uuid::now_v7(), Utc::now(), 60)
+            .issue(
+                Subject { user_id: Uuid::now_v7(), org: Uuid::now_v7(), role: Role::SuperAdmin },
+                TokenType::Access,
+                Uuid::now_v7(),
+                Utc::now(),
+                60,
+            )
             .expect("issue");
         let payload = token.split('.').nth(1).expect("payload");
         let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);

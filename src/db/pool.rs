@@ -164,8 +164,8 @@ pub enum DbConn {
 impl Conn for DbConn {
     fn conn(&mut self) -> ConnRef<'_> {
         match self {
-            DbConn::Sqlite(c) => ConnRef::Sqlite(&mut **c),
-            DbConn::Postgres(c) => ConnRef::Postgres(&mut **c),
+            DbConn::Sqlite(c) => ConnRef::Sqlite(c),
+            DbConn::Postgres(c) => ConnRef::Postgres(c),
         }
     }
 }
@@ -196,8 +196,8 @@ impl DbTx {
 impl Conn for DbTx {
     fn conn(&mut self) -> ConnRef<'_> {
         match self {
-            DbTx::Sqlite(t) => ConnRef::Sqlite(&mut **t),
-            DbTx::Postgres(t) => ConnRef::Postgres(&mut **t),
+            DbTx::Sqlite(t) => ConnRef::Sqlite(t),
+            DbTx::Postgres(t) => ConnRef::Postgres(t),
         }
     }
 }

@@ -70,20 +70,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("malformed_json", "the request body is empty; a JSON object is expected"));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_string() } else { path };
-                ApiError::field(&field, strip_position(&inner.to_string()))
-            }
-            _ => ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {inner}")),
-        }
-    })?;
-    de.end()
+    // Syntax first (the whole body), then shape: a trailing-garbage body is malformed even when
+    // its first value would also miss a field.
+    let raw: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")))?;
+    let value = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ApiError::field(&field, strip_position(&e.into_inner().to_string()))
+    })?;
     Ok(value)
 }
 

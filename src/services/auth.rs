@@ -1,7 +1,7 @@
 //! Login, refresh-token rotation with reuse detection, logout, and the caller's profile.
 
 use crate::auth::Principal;
-use crate::auth::jwt::TokenType;
+use crate::auth::jwt::{Subject, TokenType};
 use crate::auth::principal::RequestMeta;
 use crate::http::{ApiError, FieldErrors, Validate};
 use crate::repo::refresh_tokens::{self, RefreshTokenRow};
@@ -132,15 +132,14 @@ async fn issue_pair(
     let now = state.now();
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
     let a = &state.settings.auth;
+    let subject = Subject { user_id: user.id, org: user.organization_id, role };
     let (access, _) = state
         .jwt
-        .issue(user.id, user.organization_id, role, TokenType::Access, Uuid::now_v7(), now, a.access_token_ttl_secs)
+        .issue(subject, TokenType::Access, Uuid::now_v7(), now, a.access_token_ttl_secs)
         .map_err(ApiError::internal)?;
     let jti = Uuid::now_v7();
-    let (refresh, claims) = state
-        .jwt
-        .issue(user.id, user.organization_id, role, TokenType::Refresh, jti, now, a.refresh_token_ttl_secs)
-        .map_err(ApiError::internal)?;
+    let (refresh, claims) =
+        state.jwt.issue(subject, TokenType::Refresh, jti, now, a.refresh_token_ttl_secs).map_err(ApiError::internal)?;
     refresh_tokens::insert(
         c,
         &RefreshTokenRow {

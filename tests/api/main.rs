@@ -1,0 +1,11 @@
+//! Integration tests through the public surface (HTTP, WebSocket, the binary). One test binary keeps
+//! link times down; each test spawns its own app on a fresh database.
+
+mod auth;
+mod cli;
+mod helpers;
+mod http_basics;
+mod matrix;
+mod migrations;
+mod organizations;
+mod users;
