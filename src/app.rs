@@ -6,17 +6,24 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
+use crate::db::Backend;
 use crate::db::Db;
 use crate::http::ApiError;
 use crate::http::json::JsonLimit;
 use crate::metrics::Metrics;
 use crate::routes::docs::{ApiDoc, OpenApiJson};
 use crate::state::AppState;
+use crate::store::SqlConversationStore;
+use crate::webhook::directory::NumberDirectory;
+use crate::webhook::ingest::{Ingest, IngestConfig};
+use actix::{Arbiter, ArbiterHandle};
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpServer, web};
-use pytake_actors::ports::SystemClock;
+use pytake_actors::ports::{Clock, LocalOnly, SystemClock, UuidV7};
+use pytake_actors::runtime::handling::Ports;
+use pytake_actors::runtime::{Registry, RuntimeConfig};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,18 +59,70 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         None => None,
     };
     let a = &settings.auth;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = Arc::new(Metrics::default());
+    let secrets = SecretBox::new(settings.resolved.encryption_key.expose())?;
+    let threads = match settings.actors.arbiters {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+    let store = Arc::new(SqlConversationStore::new(db.clone(), clock.clone()));
+    let registry = Registry::new(
+        Ports { store, clock: clock.clone(), ids: Arc::new(UuidV7) },
+        runtime_config(&settings),
+        Arc::new(LocalOnly),
+        arbiters.clone(),
+    );
+    registry.start_reaper();
+    let w = &settings.webhook;
+    let writers = match (w.writers, db.backend()) {
+        (0, Backend::Sqlite) => 1,
+        (0, Backend::Postgres) => 4,
+        (n, _) => n,
+    };
+    let ingest = Ingest::start(
+        db.clone(),
+        registry.clone(),
+        clock.clone(),
+        metrics.clone(),
+        IngestConfig { max_batch: w.max_batch, writers, queue: w.queue_capacity },
+    );
+    crate::recovery::start(
+        db.clone(),
+        registry.clone(),
+        clock.clone(),
+        Duration::from_secs(settings.actors.sweep_interval_secs),
+        Duration::from_secs(settings.actors.stale_pending_secs),
+    );
     let state = AppState {
+        numbers: NumberDirectory::new(db.clone(), secrets.clone()),
+        registry,
+        ingest,
+        arbiters,
         db,
         jwt: JwtKeys::new(settings.resolved.jwt_secret.expose().as_bytes())?,
         passwords: PasswordHasher::new(a.password_hash_memory_kib, a.password_hash_iterations)?,
         login_limiter: LoginLimiter::per_minute(a.login_rate_per_minute),
-        secrets: SecretBox::new(settings.resolved.encryption_key.expose())?,
-        metrics: Arc::new(Metrics::default()),
-        clock: Arc::new(SystemClock),
+        secrets,
+        metrics,
+        clock,
         redis,
         settings: Arc::new(settings),
     };
     Ok(web::Data::new(state))
+}
+
+fn runtime_config(s: &Settings) -> RuntimeConfig {
+    let a = &s.actors;
+    RuntimeConfig {
+        idle_ttl: Duration::from_secs(a.idle_ttl_secs),
+        mailbox_capacity: a.mailbox_capacity,
+        max_attempts: a.max_attempts,
+        retry_base: Duration::from_millis(a.retry_base_ms),
+        replay_window: a.replay_window,
+        ..RuntimeConfig::default()
+    }
 }
 
 /// The OpenAPI document of every registered route.
@@ -159,6 +218,9 @@ impl Application {
     /// closes the pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        for arbiter in &self.state.arbiters {
+            arbiter.stop();
+        }
         self.state.db.close().await;
         tracing::info!("stopped");
         result

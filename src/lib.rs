@@ -10,10 +10,13 @@ pub mod crypto;
 pub mod db;
 pub mod http;
 pub mod metrics;
+pub mod recovery;
 pub mod repo;
 pub mod routes;
 pub mod services;
 pub mod state;
+pub mod store;
 pub mod telemetry;
+pub mod webhook;
 
 pub use config::random_token;

@@ -58,7 +58,8 @@ impl Metrics {
         self.histograms.entry(name).or_default().observe(d);
     }
 
-    /// Renders everything, plus the given gauges `(name, help, value)`.
+    /// Renders everything, plus the given live values `(name, help, value)`; names ending in
+    /// `_total` are typed as counters, the rest as gauges.
     pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
         out.push_str("# HELP pytake_http_requests_total HTTP requests by method, route and status.\n");
@@ -101,7 +102,8 @@ impl Metrics {
             write_histogram(&mut out, e.key(), "", e.value());
         }
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
         out
     }

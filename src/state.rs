@@ -7,7 +7,10 @@ use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::webhook::directory::NumberDirectory;
+use crate::webhook::ingest::Ingest;
 use pytake_actors::ports::Clock;
+use pytake_actors::runtime::Registry;
 use std::sync::Arc;
 
 pub struct AppState {
@@ -20,6 +23,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub redis: Option<redis::aio::ConnectionManager>,
+    pub registry: Arc<Registry>,
+    pub numbers: NumberDirectory,
+    pub ingest: Ingest,
+    /// The threads the actors run on (stopped at shutdown).
+    pub arbiters: Vec<actix::ArbiterHandle>,
 }
 
 impl AppState {

@@ -4,6 +4,8 @@
 
 pub mod domain;
 pub mod ports;
+pub mod runtime;
+pub mod views;
 
 pub use domain::ids::OrgId;
 pub use domain::role::Role;

@@ -1,5 +1,8 @@
 //! Ports: what the actors need from the outside world. `src/` implements them; tests fake them.
 
+use crate::domain::conversation::{Changes, Committed, ConversationKey, Snapshot, StatusApplied};
+use crate::domain::event::OrgEvent;
+use crate::domain::inbound::{InboxPayload, StatusUpdate};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -31,4 +34,75 @@ impl IdGen for UuidV7 {
     fn new_id(&self) -> Uuid {
         crate::domain::ids::new_id()
     }
+}
+
+/// A stored inbox item, as the conversation actor receives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboxItem {
+    pub id: Uuid,
+    pub payload: InboxPayload,
+    pub attempts: i32,
+}
+
+/// The store could not do what was asked (it is down, or the data is not what it should be).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreFailure(pub String);
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The inbox item was already processed (by an earlier attempt or another node): nothing done.
+    #[error("the item was already processed")]
+    AlreadyProcessed,
+    /// The conversation changed since the snapshot (another writer): reload and try again.
+    #[error("the conversation changed since it was read")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+}
+
+/// Conversation persistence, as the conversation actor needs it.
+#[async_trait::async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
+    /// Pending inbox items for `key` with ids after `after`, oldest first, at most `limit`.
+    async fn pending_items(
+        &self,
+        key: &ConversationKey,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<InboxItem>, StoreFailure>;
+
+    /// The number, contact and open conversation for `key`.
+    async fn snapshot(&self, key: &ConversationKey) -> Result<Snapshot, StoreFailure>;
+
+    /// Commits `changes` in one transaction (see [`Changes`]).
+    async fn commit(&self, key: &ConversationKey, changes: Changes) -> Result<Committed, CommitError>;
+
+    /// Applies a status to the message it names and marks `item` done, in one transaction.
+    /// `Ok(None)`: no message matches (yet); nothing was changed.
+    async fn apply_status(
+        &self,
+        key: &ConversationKey,
+        item: Uuid,
+        status: &StatusUpdate,
+    ) -> Result<Option<StatusApplied>, CommitError>;
+
+    /// Marks an item done without other changes, noting why. False if it was not pending.
+    async fn finish_item(&self, item: Uuid, note: Option<&str>) -> Result<bool, StoreFailure>;
+
+    /// Records a failed attempt (and parks the item as failed when `park`). Returns the attempts.
+    async fn record_failure(&self, item: Uuid, error: &str, park: bool) -> Result<i32, StoreFailure>;
+}
+
+/// Carries sequenced events to other nodes. The in-process default does nothing.
+pub trait EventBus: Send + Sync + 'static {
+    fn publish(&self, event: &OrgEvent);
+}
+
+/// No other nodes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalOnly;
+
+impl EventBus for LocalOnly {
+    fn publish(&self, _: &OrgEvent) {}
 }

@@ -238,6 +238,7 @@ CREATE TABLE conversations (
     flow_version_id UUID REFERENCES flow_versions (id),
     flow_state JSONB NOT NULL,
     sla_breached_at TIMESTAMPTZ,
+    version BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
@@ -320,6 +321,7 @@ CREATE TABLE inbox_items (
 );
 CREATE UNIQUE INDEX inbox_items_dedup_uq ON inbox_items (dedup_key);
 CREATE INDEX inbox_items_state_idx ON inbox_items (state, id);
+CREATE INDEX inbox_items_conversation_idx ON inbox_items (number_id, contact_wa_id, state, id);
 
 CREATE TABLE outbox (
     id UUID PRIMARY KEY,

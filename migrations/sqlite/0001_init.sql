@@ -238,6 +238,7 @@ CREATE TABLE conversations (
     flow_version_id BLOB REFERENCES flow_versions (id),
     flow_state TEXT NOT NULL,
     sla_breached_at TEXT,
+    version BIGINT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -320,6 +321,7 @@ CREATE TABLE inbox_items (
 );
 CREATE UNIQUE INDEX inbox_items_dedup_uq ON inbox_items (dedup_key);
 CREATE INDEX inbox_items_state_idx ON inbox_items (state, id);
+CREATE INDEX inbox_items_conversation_idx ON inbox_items (number_id, contact_wa_id, state, id);
 
 CREATE TABLE outbox (
     id BLOB PRIMARY KEY,

@@ -88,6 +88,10 @@ fn apply_env_override(root: &mut toml::Table, name: &str, raw: &str) -> Result<(
     let toml::Value::Table(table) = table else {
         return Err(invalid(section, "is not a section"));
     };
+    // An empty value for a key without a default (an optional secret or URL) means "unset".
+    if raw.is_empty() && !table.contains_key(key.as_str()) {
+        return Ok(());
+    }
     let value = match table.get(key.as_str()) {
         Some(toml::Value::Integer(_)) => toml::Value::Integer(
             raw.trim()
@@ -178,6 +182,16 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
         return Err(invalid("meta.graph_api_version", "must look like v21.0"));
     }
     positive("meta.graph_timeout_secs", s.meta.graph_timeout_secs as i64)?;
+    if s.webhook.body_limit_bytes < 1024 {
+        return Err(invalid("webhook.body_limit_bytes", "must be at least 1024"));
+    }
+    positive("webhook.max_batch", s.webhook.max_batch as i64)?;
+    positive("webhook.queue_capacity", s.webhook.queue_capacity as i64)?;
+    positive("actors.idle_ttl_secs", s.actors.idle_ttl_secs as i64)?;
+    positive("actors.mailbox_capacity", s.actors.mailbox_capacity as i64)?;
+    positive("actors.max_attempts", i64::from(s.actors.max_attempts))?;
+    positive("actors.sweep_interval_secs", s.actors.sweep_interval_secs as i64)?;
+    positive("actors.replay_window", s.actors.replay_window as i64)?;
     if let Some(token) = &s.ops.token
         && token.expose().len() < 16
     {

@@ -19,6 +19,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub cors: CorsSettings,
     pub meta: MetaSettings,
+    pub webhook: WebhookSettings,
+    pub actors: ActorSettings,
     #[serde(default)]
     pub ops: OpsSettings,
     pub bootstrap: BootstrapSettings,
@@ -107,6 +109,28 @@ pub struct MetaSettings {
     pub graph_base_url: String,
     pub graph_api_version: String,
     pub graph_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub body_limit_bytes: usize,
+    pub max_batch: usize,
+    pub writers: usize,
+    pub queue_capacity: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSettings {
+    pub arbiters: usize,
+    pub idle_ttl_secs: u64,
+    pub mailbox_capacity: usize,
+    pub max_attempts: i32,
+    pub retry_base_ms: u64,
+    pub sweep_interval_secs: u64,
+    pub stale_pending_secs: u64,
+    pub replay_window: usize,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

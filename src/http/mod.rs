@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod json;
+pub mod optional;
 pub mod pagination;
 pub mod request;
 pub mod validate;

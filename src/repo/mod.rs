@@ -1,8 +1,13 @@
 //! Repositories: all SQL lives here, written once for both backends with the `sql_*` macros. Every
-//! method on tenant data takes an `OrgId`, and every such query filters by `organization_id`.
-//! Routes never touch SQL; services call these.
+//! method on tenant data takes an `OrgId`, and every such query filters by `organization_id`; the few
+//! unscoped lookups (login, token subjects, webhook routing) say so. Routes never touch SQL.
 
 pub mod audit;
+pub mod contacts;
+pub mod conversations;
+pub mod inbox;
+pub mod messages;
+pub mod numbers;
 pub mod organizations;
 pub mod refresh_tokens;
 pub mod users;

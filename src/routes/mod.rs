@@ -2,20 +2,32 @@
 //! registered through `utoipa-actix-web`, so the OpenAPI document lists exactly what is served.
 
 pub mod auth;
+pub mod contacts;
+pub mod conversations;
 pub mod docs;
 pub mod health;
+pub mod numbers;
+pub mod ops;
 pub mod organizations;
 pub mod users;
+pub mod webhooks;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Everything under `/api/v1`.
 pub fn api_v1(cfg: &mut ServiceConfig) {
-    cfg.configure(auth::routes).configure(organizations::routes).configure(users::routes);
+    cfg.configure(auth::routes)
+        .configure(organizations::routes)
+        .configure(users::routes)
+        .configure(numbers::routes)
+        .configure(webhooks::routes)
+        .configure(conversations::routes)
+        .configure(contacts::routes)
+        .configure(docs::routes);
 }
 
-/// Every route of the application (health probes at the root, the API under `/api/v1`).
+/// Every route of the application (health and ops at the root, the API under `/api/v1`).
 pub fn all(cfg: &mut ServiceConfig) {
-    cfg.configure(health::routes).service(scope("/api/v1").configure(api_v1).configure(docs::routes));
+    cfg.configure(health::routes).configure(ops::routes).service(scope("/api/v1").configure(api_v1));
 }

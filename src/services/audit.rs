@@ -72,7 +72,9 @@ pub fn redact(v: Value) -> Value {
                     let secret = ["password", "secret", "token", "api_key", "apikey", "authorization"]
                         .iter()
                         .any(|s| lower.contains(s))
-                        && !lower.starts_with("has_");
+                        && !lower.starts_with("has_")
+                        && !lower.ends_with("_at")
+                        && !lower.ends_with("_changed");
                     if secret && !v.is_null() { (k, Value::String("[redacted]".into())) } else { (k, redact(v)) }
                 })
                 .collect(),

@@ -4,5 +4,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod contacts;
+pub mod conversations;
+pub mod numbers;
 pub mod organizations;
 pub mod users;

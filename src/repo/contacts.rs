@@ -1,0 +1,124 @@
+//! Contacts: the people who write to an organization's numbers, keyed by (organization, wa_id).
+
+use crate::db::{Conn, StoreError};
+use crate::sql_as;
+use chrono::{DateTime, Utc};
+use pytake_actors::OrgId;
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ContactRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub wa_id: String,
+    pub name: Option<String>,
+    pub profile_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub attributes: Json<Value>,
+    pub lifecycle_stage: Option<String>,
+    pub is_blocked: bool,
+    pub blocked_reason: Option<String>,
+    pub is_vip: bool,
+    pub opt_in: bool,
+    pub opt_in_at: Option<DateTime<Utc>>,
+    pub opt_out_at: Option<DateTime<Utc>>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Creates the contact of an inbound message or refreshes its profile name and last-seen time (a
+/// deleted contact who writes again comes back).
+pub async fn upsert_inbound(
+    c: &mut dyn Conn,
+    org: OrgId,
+    id: Uuid,
+    wa_id: &str,
+    profile_name: Option<&str>,
+    seen_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ContactRow, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_one,
+        ContactRow,
+        "INSERT INTO contacts (id, organization_id, wa_id, profile_name, attributes, lifecycle_stage, is_blocked, is_vip, opt_in,
+             last_inbound_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'lead', $6, $6, $6, $7, $8, $8)
+         ON CONFLICT (organization_id, wa_id) DO UPDATE SET
+             profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+             last_inbound_at = EXCLUDED.last_inbound_at, updated_at = EXCLUDED.updated_at, deleted_at = NULL
+         RETURNING id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+             is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at",
+        id,
+        org.as_uuid(),
+        wa_id,
+        profile_name,
+        Json(serde_json::json!({})),
+        false,
+        seen_at,
+        now
+    )?)
+}
+
+pub async fn find_by_wa_id(c: &mut dyn Conn, org: OrgId, wa_id: &str) -> Result<Option<ContactRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_optional,
+        ContactRow,
+        "SELECT id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+             is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at
+         FROM contacts WHERE organization_id = $1 AND wa_id = $2 AND deleted_at IS NULL",
+        org.as_uuid(),
+        wa_id
+    )?)
+}
+
+pub async fn get(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<Option<ContactRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_optional,
+        ContactRow,
+        "SELECT id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+             is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at
+         FROM contacts WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
+        org.as_uuid(),
+        id
+    )?)
+}
+
+pub struct ContactFilter<'a> {
+    pub wa_id: Option<&'a str>,
+    /// A lowercase `LIKE` pattern over name, profile name, wa_id, phone and email.
+    pub search: Option<&'a str>,
+}
+
+pub async fn list(
+    c: &mut dyn Conn,
+    org: OrgId,
+    f: &ContactFilter<'_>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ContactRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_all,
+        ContactRow,
+        "SELECT id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+             is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at
+         FROM contacts
+         WHERE organization_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id > $2) AND ($3 IS NULL OR wa_id = $3)
+           AND ($4 IS NULL OR LOWER(COALESCE(name, '')) LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(profile_name, '')) LIKE $4 ESCAPE '\\'
+                OR wa_id LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(phone, '')) LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $4 ESCAPE '\\')
+         ORDER BY id LIMIT $5",
+        org.as_uuid(),
+        after,
+        f.wa_id,
+        f.search,
+        i64::from(limit) + 1
+    )?)
+}

@@ -1,0 +1,226 @@
+//! Conversations. Writes are versioned: an update names the version it read and fails (0 rows) if
+//! anyone wrote since, so concurrent writers (actors on several nodes, agents' REST calls) never lose
+//! each other's changes.
+
+use crate::db::{Conn, StoreError};
+use crate::{sql_as, sql_exec};
+use chrono::{DateTime, Utc};
+use pytake_actors::OrgId;
+use pytake_actors::domain::conversation::{ConversationRecord, ConversationStatus};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub contact_id: Uuid,
+    pub number_id: Uuid,
+    pub status: String,
+    pub is_bot_active: bool,
+    pub assigned_agent_id: Option<Uuid>,
+    pub department_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+    pub priority: i32,
+    pub handoff_note: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub window_expires_at: Option<DateTime<Utc>>,
+    pub unread_count: i32,
+    pub flow_id: Option<Uuid>,
+    pub flow_version_id: Option<Uuid>,
+    pub flow_state: Json<Value>,
+    pub sla_breached_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ConversationRow {
+    pub fn record(&self) -> Result<ConversationRecord, StoreError> {
+        Ok(ConversationRecord {
+            id: self.id,
+            contact_id: self.contact_id,
+            status: ConversationStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("conversation {} has status `{}`", self.id, self.status)))?,
+            is_bot_active: self.is_bot_active,
+            assigned_agent_id: self.assigned_agent_id,
+            department_id: self.department_id,
+            queue_id: self.queue_id,
+            priority: self.priority,
+            queued_at: self.queued_at,
+            last_message_at: self.last_message_at,
+            last_inbound_at: self.last_inbound_at,
+            window_expires_at: self.window_expires_at,
+            unread_count: self.unread_count,
+            flow_id: self.flow_id,
+            flow_version_id: self.flow_version_id,
+            flow_state: self.flow_state.0.clone(),
+            version: self.version,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A conversation with its contact's identity, for lists and views.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ConversationWithContact {
+    #[sqlx(flatten)]
+    pub conversation: ConversationRow,
+    pub contact_wa_id: String,
+    pub contact_name: Option<String>,
+}
+
+/// The conversation of `contact` on `number` that is not closed.
+pub async fn find_open(
+    c: &mut dyn Conn,
+    org: OrgId,
+    number_id: Uuid,
+    contact_id: Uuid,
+) -> Result<Option<ConversationRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_optional,
+        ConversationRow,
+        "SELECT id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id, department_id, queue_id,
+             priority, handoff_note, queued_at, assigned_at, first_response_at, closed_at, last_message_at, last_inbound_at,
+             window_expires_at, unread_count, flow_id, flow_version_id, flow_state, sla_breached_at, version, created_at, updated_at
+         FROM conversations WHERE organization_id = $1 AND number_id = $2 AND contact_id = $3 AND status <> 'closed'",
+        org.as_uuid(),
+        number_id,
+        contact_id
+    )?)
+}
+
+pub async fn insert(
+    c: &mut dyn Conn,
+    org: OrgId,
+    number_id: Uuid,
+    r: &ConversationRecord,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
+             department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
+             flow_id, flow_version_id, flow_state, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        r.id,
+        org.as_uuid(),
+        r.contact_id,
+        number_id,
+        r.status.as_str(),
+        r.is_bot_active,
+        r.assigned_agent_id,
+        r.department_id,
+        r.queue_id,
+        r.priority,
+        r.queued_at,
+        r.last_message_at,
+        r.last_inbound_at,
+        r.window_expires_at,
+        r.unread_count,
+        r.flow_id,
+        r.flow_version_id,
+        Json(&r.flow_state),
+        r.version,
+        r.created_at,
+        now
+    )?;
+    Ok(())
+}
+
+/// Writes the record if the stored version is still `r.version`, bumping it. False on a conflict.
+pub async fn update_versioned(
+    c: &mut dyn Conn,
+    org: OrgId,
+    r: &ConversationRecord,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let closed_at = (r.status == ConversationStatus::Closed).then_some(now);
+    let n = sql_exec!(
+        c,
+        "UPDATE conversations SET status = $4, is_bot_active = $5, assigned_agent_id = $6, department_id = $7, queue_id = $8,
+             priority = $9, queued_at = $10, last_message_at = $11, last_inbound_at = $12, window_expires_at = $13,
+             unread_count = $14, flow_id = $15, flow_version_id = $16, flow_state = $17,
+             closed_at = COALESCE($18, closed_at), version = version + 1, updated_at = $19
+         WHERE organization_id = $1 AND id = $2 AND version = $3",
+        org.as_uuid(),
+        r.id,
+        r.version,
+        r.status.as_str(),
+        r.is_bot_active,
+        r.assigned_agent_id,
+        r.department_id,
+        r.queue_id,
+        r.priority,
+        r.queued_at,
+        r.last_message_at,
+        r.last_inbound_at,
+        r.window_expires_at,
+        r.unread_count,
+        r.flow_id,
+        r.flow_version_id,
+        Json(&r.flow_state),
+        closed_at,
+        now
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn get(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<Option<ConversationWithContact>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_optional,
+        ConversationWithContact,
+        "SELECT v.id, v.organization_id, v.contact_id, v.number_id, v.status, v.is_bot_active, v.assigned_agent_id, v.department_id,
+             v.queue_id, v.priority, v.handoff_note, v.queued_at, v.assigned_at, v.first_response_at, v.closed_at, v.last_message_at,
+             v.last_inbound_at, v.window_expires_at, v.unread_count, v.flow_id, v.flow_version_id, v.flow_state, v.sla_breached_at,
+             v.version, v.created_at, v.updated_at, k.wa_id AS contact_wa_id, COALESCE(k.name, k.profile_name) AS contact_name
+         FROM conversations v JOIN contacts k ON k.id = v.contact_id
+         WHERE v.organization_id = $1 AND v.id = $2",
+        org.as_uuid(),
+        id
+    )?)
+}
+
+#[derive(Default)]
+pub struct ConversationFilter<'a> {
+    pub status: Option<&'a str>,
+    pub contact_wa_id: Option<&'a str>,
+    pub number_id: Option<Uuid>,
+}
+
+/// Conversations of `org`, newest first, before the cursor `before`.
+pub async fn list(
+    c: &mut dyn Conn,
+    org: OrgId,
+    f: &ConversationFilter<'_>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ConversationWithContact>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_all,
+        ConversationWithContact,
+        "SELECT v.id, v.organization_id, v.contact_id, v.number_id, v.status, v.is_bot_active, v.assigned_agent_id, v.department_id,
+             v.queue_id, v.priority, v.handoff_note, v.queued_at, v.assigned_at, v.first_response_at, v.closed_at, v.last_message_at,
+             v.last_inbound_at, v.window_expires_at, v.unread_count, v.flow_id, v.flow_version_id, v.flow_state, v.sla_breached_at,
+             v.version, v.created_at, v.updated_at, k.wa_id AS contact_wa_id, COALESCE(k.name, k.profile_name) AS contact_name
+         FROM conversations v JOIN contacts k ON k.id = v.contact_id
+         WHERE v.organization_id = $1 AND ($2 IS NULL OR v.id < $2) AND ($3 IS NULL OR v.status = $3)
+           AND ($4 IS NULL OR k.wa_id = $4) AND ($5 IS NULL OR v.number_id = $5)
+         ORDER BY v.id DESC LIMIT $6",
+        org.as_uuid(),
+        before,
+        f.status,
+        f.contact_wa_id,
+        f.number_id,
+        i64::from(limit) + 1
+    )?)
+}
