@@ -43,7 +43,7 @@ pub fn start(db: Db, registry: Arc<Registry>, clock: Arc<dyn Clock>, every: Dura
             tokio::time::sleep(every).await;
             let before = clock.now() - chrono::Duration::from_std(stale_after).unwrap_or_default();
             if let Err(e) = wake_pending(&db, &registry, before).await {
-                tracing::debug!(error = %e, "sweeper could not read the inbox");
+                tracing::warn!(error = %e, "sweeper could not read the inbox");
             }
         }
     });

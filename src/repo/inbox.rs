@@ -179,7 +179,7 @@ pub async fn pending_keys(c: &mut dyn Conn, before: DateTime<Utc>, limit: u32) -
         "SELECT organization_id, number_id, contact_wa_id FROM inbox_items
          WHERE state = 'pending' AND created_at <= $1
          GROUP BY organization_id, number_id, contact_wa_id
-         ORDER BY MIN(id) LIMIT $2",
+         ORDER BY MIN(created_at) LIMIT $2",
         before,
         i64::from(limit)
     )?)

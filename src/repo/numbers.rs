@@ -143,6 +143,20 @@ pub async fn find_by_phone_number_id(c: &mut dyn Conn, phone_number_id: &str) ->
     )?)
 }
 
+/// Webhook routing only: a live number of a WhatsApp Business Account (oldest first).
+pub async fn find_by_waba_id(c: &mut dyn Conn, waba_id: &str) -> Result<Option<NumberRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_optional,
+        NumberRow,
+        "SELECT id, organization_id, phone_number_id, waba_id, display_phone_number, display_name, access_token_enc,
+            app_secret_enc, verify_token_enc, verify_token_hash, default_chatbot_id, default_flow_id, default_department_id,
+            messages_per_second, status, quality_rating, token_invalid_at, created_at, updated_at, deleted_at
+         FROM whatsapp_numbers WHERE waba_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+        waba_id
+    )?)
+}
+
 /// Webhook handshake only: whether any live number has this verify token (by hash).
 pub async fn verify_token_exists(c: &mut dyn Conn, hash: &str) -> Result<bool, StoreError> {
     let n = sql_scalar!(

@@ -77,14 +77,21 @@ async fn check_signature(
 ) -> Result<Vec<(String, Option<Arc<NumberInfo>>)>, ApiError> {
     let signature = signature::parse_header(header).map_err(signature_error)?;
     let global = state.settings.meta.app_secret.as_ref().map(|s| s.expose().to_string());
+    let named = parse::named_accounts(body);
     let mut numbers = Vec::new();
-    for phone_number_id in parse::named_numbers(body) {
+    for phone_number_id in named.phone_number_ids {
         let info = state.numbers.lookup(&phone_number_id).await?;
         numbers.push((phone_number_id, info));
     }
+    let mut accounts = Vec::new();
+    for waba_id in &named.waba_ids {
+        accounts.push(state.numbers.lookup_waba(waba_id).await?);
+    }
     let mut secrets: Vec<Option<String>> = numbers
         .iter()
-        .map(|(_, info)| info.as_ref().and_then(|i| i.app_secret.clone()).or_else(|| global.clone()))
+        .map(|(_, info)| info)
+        .chain(accounts.iter())
+        .map(|info| info.as_ref().and_then(|i| i.app_secret.clone()).or_else(|| global.clone()))
         .collect();
     if secrets.is_empty() {
         secrets.push(global);

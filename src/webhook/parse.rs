@@ -102,23 +102,33 @@ pub fn parse_delivery(body: &[u8]) -> Result<ParsedDelivery, ParseError> {
     Ok(out)
 }
 
-/// The phone number ids a body names, read leniently (for choosing the signature secret before the
-/// body is trusted).
-pub fn named_numbers(body: &[u8]) -> Vec<String> {
+/// Who a body says it is about, read leniently (to choose the signature secret before the body is
+/// trusted): the phone number ids of its changes, and the WhatsApp Business Account ids of entries
+/// whose changes name no number (template and account events).
+#[derive(Debug, Default, PartialEq)]
+pub struct Named {
+    pub phone_number_ids: Vec<String>,
+    pub waba_ids: Vec<String>,
+}
+
+pub fn named_accounts(body: &[u8]) -> Named {
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
+        return Named::default();
     };
-    let mut ids: Vec<String> = root
-        .get("entry")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .flat_map(|e| e.get("changes").and_then(Value::as_array).into_iter().flatten())
-        .filter_map(|c| c.get("value").and_then(|v| v.get("metadata")).and_then(|m| str_of(m, "phone_number_id")))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
+    let mut named = Named::default();
+    for entry in root.get("entry").and_then(Value::as_array).into_iter().flatten() {
+        for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
+            match change.get("value").and_then(|v| v.get("metadata")).and_then(|m| str_of(m, "phone_number_id")) {
+                Some(id) => named.phone_number_ids.push(id),
+                None => named.waba_ids.extend(str_of(entry, "id")),
+            }
+        }
+    }
+    for list in [&mut named.phone_number_ids, &mut named.waba_ids] {
+        list.sort();
+        list.dedup();
+    }
+    named
 }
 
 fn parse_value(phone_number_id: &str, value: &Value, skipped: &mut Vec<String>) -> Vec<ParsedItem> {
@@ -269,11 +279,10 @@ fn parse_message(m: &Value, profiles: &[(String, Option<String>)]) -> Option<Inb
         "system" => msg.text = str_of(&body, "body"),
         _ => {}
     }
-    if !msg.content.is_object() {
-        msg.content = json!({ "value": msg.content });
-    }
-    if msg.content.is_null() {
-        msg.content = Value::Object(Map::new());
-    }
+    msg.content = match msg.content {
+        Value::Null => Value::Object(Map::new()),
+        Value::Object(o) => Value::Object(o),
+        other => json!({ "value": other }),
+    };
     Some(msg)
 }

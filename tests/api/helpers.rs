@@ -256,3 +256,138 @@ pub struct Tenant {
     pub agent: TenantUser,
     pub viewer: TenantUser,
 }
+
+// ---- Webhook helpers ----------------------------------------------------------------------------
+
+/// The phone number id every fixture uses, and the app secret tests give it.
+pub const PNID: &str = "106540352242922";
+pub const APP_SECRET: &str = "fixture-app-secret";
+pub const CONTACT: &str = "16505551234";
+
+pub fn fixture(name: &str) -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/meta").join(format!("{name}.json"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A text-message delivery for `contact` with a given wamid and body.
+pub fn text_delivery(pnid: &str, contact: &str, wamid: &str, text: &str) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": pnid},
+        "contacts": [{"profile": {"name": "Tester"}, "wa_id": contact}],
+        "messages": [{"from": contact, "id": wamid, "timestamp": "1749854575", "type": "text", "text": {"body": text}}]
+    }}]}]})
+    .to_string()
+}
+
+/// A status delivery for one of our messages.
+pub fn status_delivery(pnid: &str, contact: &str, wamid: &str, status: &str, ts: i64) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": pnid},
+        "statuses": [{"id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": contact}]
+    }}]}]})
+    .to_string()
+}
+
+impl TestApp {
+    /// Posts a delivery signed with `secret`.
+    pub async fn deliver(&self, body: &str, secret: &str) -> Reply {
+        let signature = pytake::webhook::signature::sign(secret.as_bytes(), body.as_bytes());
+        let r = self
+            .client
+            .post(self.url("/api/v1/webhooks/meta"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("delivery sent");
+        Reply::from(r).await
+    }
+
+    /// Registers a number with its own app secret in the token's organization.
+    pub async fn create_number(&self, token: &str, pnid: &str, secret: Option<&str>) -> Value {
+        let mut body = json!({"phone_number_id": pnid, "display_name": "Store", "verify_token": format!("vt-{pnid}")});
+        if let Some(s) = secret {
+            body["app_secret"] = json!(s);
+        }
+        self.post("/api/v1/whatsapp/numbers", token, body).await.expect(201).body
+    }
+
+    /// The organization's conversations (first page).
+    pub async fn conversations(&self, token: &str) -> Vec<Value> {
+        self.get("/api/v1/conversations?limit=200", token).await.expect(200).body["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every message of a conversation, oldest first, following cursors.
+    pub async fn messages(&self, token: &str, conversation_id: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/conversations/{conversation_id}/messages?limit=200&cursor={c}"),
+                None => format!("/api/v1/conversations/{conversation_id}/messages?limit=200"),
+            };
+            let page = self.get(&path, token).await.expect(200);
+            all.extend(page.body["items"].as_array().cloned().unwrap_or_default());
+            match page.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return all,
+            }
+        }
+    }
+
+    /// `/health/actors` (the test client is on loopback).
+    pub async fn actor_health(&self) -> Value {
+        Reply::from(self.client.get(self.url("/health/actors")).send().await.unwrap()).await.expect(200).body
+    }
+
+    /// Waits until the inbox has nothing pending.
+    pub async fn drained(&self) {
+        eventually("the inbox to drain", || async { self.actor_health().await["inbox_backlog"] == 0 }).await;
+    }
+
+    /// Runs raw SQL (test setup such as fault-injection triggers): the SQLite or the PostgreSQL text.
+    pub async fn exec_sql(&self, sqlite: &str, postgres: &str) {
+        match &self.state.db {
+            pytake::db::Db::Sqlite(p) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_string())).execute(p).await.expect("sqlite setup");
+            }
+            pytake::db::Db::Postgres(p) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_string())).execute(p).await.expect("postgres setup");
+            }
+        }
+    }
+
+    /// A single integer from SQL that is the same on both backends.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match &self.state.db {
+            pytake::db::Db::Sqlite(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.expect("scalar")
+            }
+            pytake::db::Db::Postgres(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.expect("scalar")
+            }
+        }
+    }
+}
+
+/// Polls `check` until it is true (10 s at most).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -7,5 +7,7 @@ mod helpers;
 mod http_basics;
 mod matrix;
 mod migrations;
+mod numbers;
 mod organizations;
 mod users;
+mod webhook;

@@ -275,13 +275,15 @@ impl Handler<Deliver> for ConversationActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         for item in msg.0 {
-            let id = item.id;
-            if self.queue.contains_key(&id) {
+            match self.queue.entry(item.id) {
                 // Already queued from the store: do not count it twice.
-                self.slot.queued.fetch_sub(1, Ordering::AcqRel);
-            } else {
-                self.queue.insert(id, item);
-                self.counted.insert(id);
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    self.slot.queued.fetch_sub(1, Ordering::AcqRel);
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    self.counted.insert(item.id);
+                    slot.insert(item);
+                }
             }
         }
         self.drive(ctx);

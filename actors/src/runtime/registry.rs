@@ -268,7 +268,6 @@ impl Registry {
 
     fn start_org(&self, org: OrgId) -> Addr<OrgActor> {
         let actor = OrgActor::new(org, self.bus.clone(), self.deps.config.replay_window, self.deps.stats.clone());
-        RuntimeStats::bump(&self.deps.stats.activations);
         match self.arbiter_for(&org) {
             Some(arbiter) => OrgActor::start_in_arbiter(arbiter, move |_| actor),
             None => actor.start(),

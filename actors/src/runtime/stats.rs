@@ -25,6 +25,7 @@ impl RuntimeStats {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StatsSnapshot {
     pub org_actors: usize,
+    /// Conversation actors: active now, activated, passivated and restarted since start.
     pub conversation_actors: usize,
     pub activations: u64,
     pub passivations: u64,
