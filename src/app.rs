@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::routes::docs::{ApiDoc, OpenApiJson};
 use crate::state::AppState;
 use crate::store::SqlConversationStore;
+use crate::store::committer::Committer;
 use crate::webhook::directory::NumberDirectory;
 use crate::webhook::ingest::{Ingest, IngestConfig};
 use actix::{Arbiter, ArbiterHandle};
@@ -67,7 +68,15 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         n => n,
     };
     let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
-    let store = Arc::new(SqlConversationStore::new(db.clone(), clock.clone()));
+    let commit_workers = match (settings.actors.commit_workers, db.backend()) {
+        (0, Backend::Sqlite) => 1,
+        (0, Backend::Postgres) => 4,
+        (n, _) => n,
+    };
+    // On SQLite a webhook acknowledgement waits for the processing batch in progress: keep those short.
+    let commit_batch = if db.backend() == Backend::Sqlite { 32 } else { 128 };
+    let committer = Committer::start(db.clone(), clock.clone(), metrics.clone(), commit_workers, commit_batch);
+    let store = Arc::new(SqlConversationStore::new(db.clone(), committer));
     let registry = Registry::new(
         Ports { store, clock: clock.clone(), ids: Arc::new(UuidV7) },
         runtime_config(&settings),

@@ -3,6 +3,7 @@
 //! its own; the `pytake` crate implements the ports.
 
 pub mod domain;
+pub mod flow;
 pub mod ports;
 pub mod runtime;
 pub mod views;

@@ -117,6 +117,7 @@ impl ConversationStore for FakeStore {
                 profile_name: c.profile_name.clone(),
                 is_blocked: false,
                 is_vip: false,
+                last_inbound_at: Some(c.last_inbound_at),
             });
             let conversation = match changes.conversation.clone() {
                 Some(ConversationWrite::Insert(c)) => {
@@ -135,7 +136,9 @@ impl ConversationStore for FakeStore {
                 None => None,
             };
             s.conversation = conversation.clone();
-            s.contact = contact.clone();
+            if contact.is_some() {
+                s.contact = contact.clone();
+            }
             s.committed.push(text.clone());
             Ok(Committed {
                 contact,

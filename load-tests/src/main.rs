@@ -1,1 +1,41 @@
-fn main() {}
+//! `pytake-load`: load generator and benchmark driver for PyTake. Each scenario prints a summary,
+//! writes a JSON result (`--json`) and prints the line to paste into docs/BENCHMARKS.md.
+
+mod api;
+mod report;
+mod webhook;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "pytake-load", about = "Load scenarios for PyTake")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Signed webhook deliveries at a fixed rate (open loop), then drain and reconcile.
+    Webhook(webhook::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.scenario {
+        Scenario::Webhook(args) => webhook::run(args).await,
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("pytake-load: the run finished but its verdict is FAIL (see above)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("pytake-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

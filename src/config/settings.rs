@@ -131,6 +131,7 @@ pub struct ActorSettings {
     pub sweep_interval_secs: u64,
     pub stale_pending_secs: u64,
     pub replay_window: usize,
+    pub commit_workers: usize,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

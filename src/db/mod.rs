@@ -5,7 +5,7 @@
 mod macros;
 mod pool;
 
-pub use pool::{Backend, Conn, ConnRef, Db, DbConn, DbTx, StoreError};
+pub use pool::{Backend, Conn, ConnRef, Db, DbConn, DbTx, SqliteDb, StoreError, WritePriority};
 
 /// Whether a sqlx error is a unique-constraint violation (same on both backends).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -24,4 +24,26 @@ pub fn like_contains(needle: &str) -> String {
     }
     out.push('%');
     out
+}
+
+/// `($1, ..., $k), ($k+1, ...)`: `rows` tuples of `columns` numbered placeholders, each followed by
+/// `tail(row)` inside its parentheses (constants, or a placeholder shared by every row).
+pub fn placeholders(rows: usize, columns: usize, tail: impl Fn(usize) -> String) -> String {
+    let mut sql = String::with_capacity(rows * (columns * 5 + 4));
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * columns + c + 1).to_string());
+        }
+        sql.push_str(&tail(r));
+        sql.push(')');
+    }
+    sql
 }

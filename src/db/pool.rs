@@ -8,7 +8,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -23,18 +25,26 @@ pub enum StoreError {
     Folder { path: String, source: std::io::Error },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The store could not be reached (reported on behalf of another task).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A write failed (reported on behalf of another task).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl StoreError {
     /// The store could not be reached (pool exhausted, connection refused, server gone): callers
     /// answer 503 so clients (and Meta) retry.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlx(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+        matches!(self, StoreError::Unavailable(_))
+            || matches!(
+                self,
+                StoreError::Sqlx(
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+                )
             )
-        ) || matches!(self, StoreError::Sqlx(sqlx::Error::Database(d)) if is_transient_db_error(d.code().as_deref()))
+            || matches!(self, StoreError::Sqlx(sqlx::Error::Database(d)) if is_transient_db_error(d.code().as_deref()))
     }
 
     pub fn is_unique_violation(&self) -> bool {
@@ -56,8 +66,30 @@ pub enum Backend {
 /// The database: a pool for one of the two backends.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     Postgres(PgPool),
+}
+
+/// SQLite allows one writer at a time. Its own lock makes a waiting writer sleep and poll (1, 2, 5,
+/// ... 100 ms), which wrecks latency under load; so write transactions queue here, in process, and
+/// only the one holding the permit talks to SQLite's lock. Reads run concurrently beside it (WAL).
+///
+/// Latency-critical writers (webhook acknowledgements) go first: ordinary writers pass one at a
+/// time through a gate before joining the queue, so a priority writer waits for at most the
+/// transaction in progress and one more.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub pool: SqlitePool,
+    writer: Arc<Semaphore>,
+    ordinary_gate: Arc<Semaphore>,
+}
+
+/// How urgently a write transaction needs the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePriority {
+    Normal,
+    /// Someone is waiting on it with a deadline (a webhook acknowledgement).
+    Urgent,
 }
 
 impl Db {
@@ -86,7 +118,11 @@ impl Db {
                 .acquire_timeout(acquire)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(SqliteDb {
+                pool,
+                writer: Arc::new(Semaphore::new(1)),
+                ordinary_gate: Arc::new(Semaphore::new(1)),
+            }))
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -108,24 +144,40 @@ impl Db {
     /// Applies the migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(&p.pool).await?,
             Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(())
     }
 
-    /// A pooled connection for reads and single-statement writes.
+    /// A pooled connection for reads. Writes go through [`Self::begin`], even single statements: on
+    /// SQLite that is what queues them behind the one writer instead of sleeping on its lock.
     pub async fn conn(&self) -> Result<DbConn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => DbConn::Sqlite(p.acquire().await?),
+            Db::Sqlite(p) => DbConn::Sqlite(p.pool.acquire().await?),
             Db::Postgres(p) => DbConn::Postgres(p.acquire().await?),
         })
     }
 
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<DbTx, StoreError> {
+        self.begin_with(WritePriority::Normal).await
+    }
+
+    /// A write transaction that jumps the SQLite writer queue when `Urgent`.
+    pub async fn begin_with(&self, priority: WritePriority) -> Result<DbTx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => DbTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => {
+                let closed = |_| sqlx::Error::PoolClosed;
+                let permit = match priority {
+                    WritePriority::Urgent => p.writer.clone().acquire_owned().await.map_err(closed)?,
+                    WritePriority::Normal => {
+                        let _gate = p.ordinary_gate.acquire().await.map_err(closed)?;
+                        p.writer.clone().acquire_owned().await.map_err(closed)?
+                    }
+                };
+                DbTx::Sqlite(p.pool.begin_with("BEGIN IMMEDIATE").await?, permit)
+            }
             Db::Postgres(p) => DbTx::Postgres(p.begin().await?),
         })
     }
@@ -139,7 +191,11 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p) => {
+                p.writer.close();
+                p.ordinary_gate.close();
+                p.pool.close().await
+            }
             Db::Postgres(p) => p.close().await,
         }
     }
@@ -171,14 +227,15 @@ impl Conn for DbConn {
 }
 
 pub enum DbTx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// A SQLite write transaction and its place in the writer queue (released with it).
+    Sqlite(Transaction<'static, Sqlite>, OwnedSemaphorePermit),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl DbTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            DbTx::Sqlite(t) => t.commit().await?,
+            DbTx::Sqlite(t, _permit) => t.commit().await?,
             DbTx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -186,7 +243,7 @@ impl DbTx {
 
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self {
-            DbTx::Sqlite(t) => t.rollback().await?,
+            DbTx::Sqlite(t, _permit) => t.rollback().await?,
             DbTx::Postgres(t) => t.rollback().await?,
         }
         Ok(())
@@ -196,7 +253,7 @@ impl DbTx {
 impl Conn for DbTx {
     fn conn(&mut self) -> ConnRef<'_> {
         match self {
-            DbTx::Sqlite(t) => ConnRef::Sqlite(t),
+            DbTx::Sqlite(t, _) => ConnRef::Sqlite(t),
             DbTx::Postgres(t) => ConnRef::Postgres(t),
         }
     }

@@ -224,3 +224,149 @@ pub async fn list(
         i64::from(limit) + 1
     )?)
 }
+
+/// Inserts the conversation unless the contact already has one that is not closed (or the id is
+/// taken). False when nothing was inserted.
+pub async fn insert_if_absent(
+    c: &mut dyn Conn,
+    org: OrgId,
+    number_id: Uuid,
+    r: &ConversationRecord,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
+             department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
+             flow_id, flow_version_id, flow_state, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         ON CONFLICT DO NOTHING",
+        r.id,
+        org.as_uuid(),
+        r.contact_id,
+        number_id,
+        r.status.as_str(),
+        r.is_bot_active,
+        r.assigned_agent_id,
+        r.department_id,
+        r.queue_id,
+        r.priority,
+        r.queued_at,
+        r.last_message_at,
+        r.last_inbound_at,
+        r.window_expires_at,
+        r.unread_count,
+        r.flow_id,
+        r.flow_version_id,
+        Json(&r.flow_state),
+        r.version,
+        r.created_at,
+        now
+    )?;
+    Ok(n == 1)
+}
+
+/// Removes a conversation created in the same transaction (compensation when its first message
+/// turns out to be a duplicate).
+pub async fn delete_new(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<(), StoreError> {
+    sql_exec!(c, "DELETE FROM conversations WHERE organization_id = $1 AND id = $2", org.as_uuid(), id)?;
+    Ok(())
+}
+
+/// Writes many records in one statement, each only if its stored version still equals its
+/// `version` (bumping it). Returns the ids written; the others conflicted.
+pub async fn update_versioned_many(
+    c: &mut dyn Conn,
+    org: OrgId,
+    records: &[&ConversationRecord],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    use crate::db::ConnRef;
+    let closed_at = |r: &ConversationRecord| (r.status == ConversationStatus::Closed).then_some(now);
+    let mut written = std::collections::HashSet::new();
+    match c.conn() {
+        ConnRef::Postgres(conn) => {
+            let got: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE conversations SET status = v.status, is_bot_active = v.is_bot_active, assigned_agent_id = v.assigned_agent_id,
+                     department_id = v.department_id, queue_id = v.queue_id, priority = v.priority, queued_at = v.queued_at,
+                     last_message_at = v.last_message_at, last_inbound_at = v.last_inbound_at, window_expires_at = v.window_expires_at,
+                     unread_count = v.unread_count, flow_id = v.flow_id, flow_version_id = v.flow_version_id,
+                     flow_state = v.flow_state::jsonb, closed_at = COALESCE(v.closed_at, conversations.closed_at),
+                     version = conversations.version + 1, updated_at = $2
+                 FROM UNNEST($3::uuid[], $4::int8[], $5::text[], $6::bool[], $7::uuid[], $8::uuid[], $9::uuid[], $10::int4[],
+                     $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int4[], $16::uuid[], $17::uuid[],
+                     $18::text[], $19::timestamptz[])
+                     AS v(id, version, status, is_bot_active, assigned_agent_id, department_id, queue_id, priority, queued_at,
+                          last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id, flow_state, closed_at)
+                 WHERE conversations.organization_id = $1 AND conversations.id = v.id AND conversations.version = v.version
+                 RETURNING conversations.id",
+            )
+            .bind(org.as_uuid())
+            .bind(now)
+            .bind(records.iter().map(|r| r.id).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.version).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.status.as_str().to_string()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.is_bot_active).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.assigned_agent_id).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.department_id).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.queue_id).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.priority).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.queued_at).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.last_message_at).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.last_inbound_at).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.window_expires_at).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.unread_count).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.flow_id).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.flow_version_id).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.flow_state.to_string()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| closed_at(r)).collect::<Vec<_>>())
+            .fetch_all(conn)
+            .await?;
+            written.extend(got);
+        }
+        ConnRef::Sqlite(conn) => {
+            const COLS: usize = 18;
+            for chunk in records.chunks(200) {
+                let now_param = chunk.len() * COLS + 1;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "WITH v(organization_id, id, version, status, is_bot_active, assigned_agent_id, department_id, queue_id, priority,
+                          queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id,
+                          flow_state, closed_at) AS (VALUES {})
+                     UPDATE conversations SET status = v.status, is_bot_active = v.is_bot_active, assigned_agent_id = v.assigned_agent_id,
+                         department_id = v.department_id, queue_id = v.queue_id, priority = v.priority, queued_at = v.queued_at,
+                         last_message_at = v.last_message_at, last_inbound_at = v.last_inbound_at, window_expires_at = v.window_expires_at,
+                         unread_count = v.unread_count, flow_id = v.flow_id, flow_version_id = v.flow_version_id, flow_state = v.flow_state,
+                         closed_at = COALESCE(v.closed_at, conversations.closed_at), version = conversations.version + 1, updated_at = ${now_param}
+                     FROM v
+                     WHERE conversations.organization_id = v.organization_id AND conversations.id = v.id AND conversations.version = v.version
+                     RETURNING conversations.id",
+                    crate::db::placeholders(chunk.len(), COLS, |_| String::new())
+                ));
+                let mut q = sqlx::query_scalar::<_, Uuid>(sql).persistent(false);
+                for r in chunk {
+                    q = q
+                        .bind(org.as_uuid())
+                        .bind(r.id)
+                        .bind(r.version)
+                        .bind(r.status.as_str())
+                        .bind(r.is_bot_active)
+                        .bind(r.assigned_agent_id)
+                        .bind(r.department_id)
+                        .bind(r.queue_id)
+                        .bind(r.priority)
+                        .bind(r.queued_at)
+                        .bind(r.last_message_at)
+                        .bind(r.last_inbound_at)
+                        .bind(r.window_expires_at)
+                        .bind(r.unread_count)
+                        .bind(r.flow_id)
+                        .bind(r.flow_version_id)
+                        .bind(Json(&r.flow_state))
+                        .bind(closed_at(r));
+                }
+                written.extend(q.bind(now).fetch_all(&mut *conn).await?);
+            }
+        }
+    }
+    Ok(written)
+}

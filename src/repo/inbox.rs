@@ -26,25 +26,6 @@ pub struct DeliveryRow {
     pub source_ip: Option<String>,
 }
 
-pub async fn insert_delivery(c: &mut dyn Conn, d: &DeliveryRow) -> Result<(), StoreError> {
-    sql_exec!(
-        c,
-        "INSERT INTO webhook_deliveries (id, received_at, outcome, body_sha256, body_size, body, item_count, duplicate_count, error, source_ip)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        d.id,
-        d.received_at,
-        &d.outcome,
-        &d.body_sha256,
-        d.body_size,
-        &d.body,
-        d.item_count,
-        d.duplicate_count,
-        &d.error,
-        &d.source_ip
-    )?;
-    Ok(())
-}
-
 pub async fn set_delivery_counts(c: &mut dyn Conn, id: Uuid, items: i32, duplicates: i32) -> Result<(), StoreError> {
     sql_exec!(
         c,
@@ -66,33 +47,6 @@ pub struct NewInboxItem {
     pub contact_wa_id: String,
     pub payload: Value,
     pub wa_timestamp: Option<DateTime<Utc>>,
-}
-
-/// Inserts the item unless its dedup key is known. True when inserted.
-pub async fn insert_item(
-    c: &mut dyn Conn,
-    delivery_id: Uuid,
-    i: &NewInboxItem,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let n = sql_exec!(
-        c,
-        "INSERT INTO inbox_items (id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload, wa_timestamp,
-             state, attempts, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10)
-         ON CONFLICT (dedup_key) DO NOTHING",
-        i.id,
-        i.organization_id,
-        delivery_id,
-        i.number_id,
-        i.kind,
-        &i.dedup_key,
-        &i.contact_wa_id,
-        Json(&i.payload),
-        i.wa_timestamp,
-        now
-    )?;
-    Ok(n == 1)
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -137,6 +91,18 @@ pub async fn mark_done(c: &mut dyn Conn, id: Uuid, note: Option<&str>, now: Date
         note
     )?;
     Ok(n == 1)
+}
+
+/// Puts a claimed item back to pending (compensation when its change set conflicted).
+pub async fn unclaim(c: &mut dyn Conn, id: Uuid) -> Result<(), StoreError> {
+    sql_exec!(c, "UPDATE inbox_items SET state = 'pending', processed_at = NULL WHERE id = $1 AND state = 'done'", id)?;
+    Ok(())
+}
+
+/// Notes why a done item ended the way it did.
+pub async fn note(c: &mut dyn Conn, id: Uuid, note: &str) -> Result<(), StoreError> {
+    sql_exec!(c, "UPDATE inbox_items SET last_error = $2 WHERE id = $1", id, note)?;
+    Ok(())
 }
 
 /// Counts a failed attempt; with `park`, the item becomes `failed` and is no longer retried.
@@ -225,4 +191,160 @@ pub async fn failed_items(c: &mut dyn Conn, limit: u32) -> Result<Vec<FailedItem
          WHERE state = 'failed' ORDER BY id DESC LIMIT $1",
         i64::from(limit)
     )?)
+}
+
+/// Rows per multi-row INSERT: far below both backends' bind limits (SQLite 32766, PostgreSQL 65535).
+const ROWS_PER_INSERT: usize = 400;
+
+/// Binds the same values in order on either backend's query.
+macro_rules! bind_each {
+    ($query:expr, $rows:expr, |$row:ident| [$($value:expr),* $(,)?]) => {{
+        let mut q = $query;
+        for $row in $rows {
+            $(q = q.bind($value);)*
+        }
+        q
+    }};
+}
+
+/// Inserts many deliveries and their items in a few statements (webhook group commit). Returns the
+/// ids of the items that were new (a known dedup key inserts nothing).
+pub async fn insert_batch(
+    c: &mut dyn Conn,
+    deliveries: &[&DeliveryRow],
+    items: &[(Uuid, &NewInboxItem)],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    use crate::db::ConnRef;
+    let mut inserted = std::collections::HashSet::new();
+    match c.conn() {
+        // Arrays: one prepared statement per table whatever the batch size.
+        ConnRef::Postgres(conn) => {
+            let d = deliveries;
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, received_at, outcome, body_sha256, body_size, body, item_count, duplicate_count, error, source_ip)
+                 SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::int4[],
+                     $8::int4[], $9::text[], $10::text[])",
+            )
+            .bind(d.iter().map(|r| r.id).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.received_at).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.outcome.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.body_sha256.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.body_size).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.body.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.item_count).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.duplicate_count).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
+            .bind(d.iter().map(|r| r.source_ip.clone()).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+            if !items.is_empty() {
+                let got: Vec<Uuid> = sqlx::query_scalar(
+                    "INSERT INTO inbox_items (id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload,
+                         wa_timestamp, created_at, state, attempts)
+                     SELECT u.id, u.organization_id, u.delivery_id, u.number_id, u.kind, u.dedup_key, u.contact_wa_id, u.payload::jsonb,
+                         u.wa_timestamp, $1, 'pending', 0
+                     FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
+                         $10::timestamptz[])
+                         AS u(id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload, wa_timestamp)
+                     ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+                )
+                .bind(now)
+                .bind(items.iter().map(|(_, i)| i.id).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.organization_id).collect::<Vec<_>>())
+                .bind(items.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.number_id).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.kind.to_string()).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.dedup_key.clone()).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.contact_wa_id.clone()).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.payload.to_string()).collect::<Vec<_>>())
+                .bind(items.iter().map(|(_, i)| i.wa_timestamp).collect::<Vec<_>>())
+                .fetch_all(&mut *conn)
+                .await?;
+                inserted.extend(got);
+            }
+        }
+        ConnRef::Sqlite(conn) => {
+            for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO webhook_deliveries (id, received_at, outcome, body_sha256, body_size, body, item_count, duplicate_count, error, source_ip) VALUES {}",
+                    crate::db::placeholders(chunk.len(), 10, |_| String::new())
+                ));
+                bind_each!(sqlx::query(sql).persistent(false), chunk, |d| [
+                    d.id,
+                    d.received_at,
+                    d.outcome.as_str(),
+                    d.body_sha256.as_str(),
+                    d.body_size,
+                    d.body.as_deref(),
+                    d.item_count,
+                    d.duplicate_count,
+                    d.error.as_deref(),
+                    d.source_ip.as_deref()
+                ])
+                .execute(&mut *conn)
+                .await?;
+            }
+            for chunk in items.chunks(ROWS_PER_INSERT) {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO inbox_items (id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload, wa_timestamp,
+                         created_at, state, attempts) VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+                    crate::db::placeholders(chunk.len(), 10, |_| ", 'pending', 0".to_string())
+                ));
+                let ids = bind_each!(sqlx::query_scalar::<_, Uuid>(sql).persistent(false), chunk, |pair| [
+                    pair.1.id,
+                    pair.1.organization_id,
+                    pair.0,
+                    pair.1.number_id,
+                    pair.1.kind,
+                    pair.1.dedup_key.as_str(),
+                    pair.1.contact_wa_id.as_str(),
+                    Json(&pair.1.payload),
+                    pair.1.wa_timestamp,
+                    now
+                ])
+                .fetch_all(&mut *conn)
+                .await?;
+                inserted.extend(ids);
+            }
+        }
+    }
+    Ok(inserted)
+}
+
+/// Claims many pending items at once (pending -> done); returns the ids claimed.
+pub async fn mark_done_many(
+    c: &mut dyn Conn,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    use crate::db::ConnRef;
+    let mut claimed = std::collections::HashSet::new();
+    match c.conn() {
+        // One prepared statement for any number of items.
+        ConnRef::Postgres(conn) => {
+            let got: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE inbox_items SET state = 'done', processed_at = $1 WHERE state = 'pending' AND id = ANY($2) RETURNING id",
+            )
+            .bind(now)
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+            claimed.extend(got);
+        }
+        ConnRef::Sqlite(conn) => {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "UPDATE inbox_items SET state = 'done', processed_at = $1 WHERE state = 'pending' AND id IN ({}) RETURNING id",
+                    list.join(", ")
+                ));
+                let got = bind_each!(sqlx::query_scalar::<_, Uuid>(sql).persistent(false).bind(now), chunk, |id| [*id])
+                    .fetch_all(&mut *conn)
+                    .await?;
+                claimed.extend(got);
+            }
+        }
+    }
+    Ok(claimed)
 }

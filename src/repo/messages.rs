@@ -72,6 +72,8 @@ impl From<MessageRow> for MessageView {
     }
 }
 
+/// Stores a message unless one with the same wamid (on the number) or client id (in the
+/// conversation) exists. False when nothing was stored.
 pub async fn insert(
     c: &mut dyn Conn,
     org: OrgId,
@@ -79,17 +81,18 @@ pub async fn insert(
     number_id: Uuid,
     m: &NewMessage,
     reply_to_message_id: Option<Uuid>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let (error_code, error_title) = match &m.error {
         Some((code, title)) => (Some(i32::try_from(*code).unwrap_or(i32::MAX)), Some(title.clone())),
         None => (None, None),
     };
-    sql_exec!(
+    let n = sql_exec!(
         c,
         "INSERT INTO messages (id, organization_id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid,
              message_type, text, content, status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id,
              is_internal_note, wa_timestamp, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)
+         ON CONFLICT DO NOTHING",
         m.id,
         org.as_uuid(),
         conversation_id,
@@ -111,6 +114,14 @@ pub async fn insert(
         m.wa_timestamp,
         m.created_at
     )?;
+    Ok(n == 1)
+}
+
+/// Removes messages stored in the same transaction (compensation for a conflicting change set).
+pub async fn delete_new(c: &mut dyn Conn, org: OrgId, ids: &[Uuid]) -> Result<(), StoreError> {
+    for id in ids {
+        sql_exec!(c, "DELETE FROM messages WHERE organization_id = $1 AND id = $2", org.as_uuid(), *id)?;
+    }
     Ok(())
 }
 
@@ -141,7 +152,8 @@ pub struct StatusTarget {
     pub wamid: Option<String>,
 }
 
-/// Our outbound message by its wamid, or by our own id echoed in `biz_opaque_callback_data`.
+/// Our outbound message by its wamid, or by our own id echoed in `biz_opaque_callback_data`. Two
+/// lookups, each on an index (an `OR` of the two would scan the table).
 pub async fn find_status_target(
     c: &mut dyn Conn,
     org: OrgId,
@@ -149,18 +161,30 @@ pub async fn find_status_target(
     wamid: &str,
     our_id: Option<Uuid>,
 ) -> Result<Option<StatusTarget>, StoreError> {
-    Ok(sql_as!(
+    let by_wamid = sql_as!(
         c,
         fetch_optional,
         StatusTarget,
         "SELECT id, conversation_id, status, wamid FROM messages
-         WHERE organization_id = $1 AND number_id = $2 AND direction = 'outbound' AND (wamid = $3 OR ($4 IS NOT NULL AND id = $4))
-         LIMIT 1",
+         WHERE number_id = $2 AND wamid = $3 AND organization_id = $1 AND direction = 'outbound'",
         org.as_uuid(),
         number_id,
-        wamid,
-        our_id
-    )?)
+        wamid
+    )?;
+    match (by_wamid, our_id) {
+        (Some(found), _) => Ok(Some(found)),
+        (None, Some(id)) => Ok(sql_as!(
+            c,
+            fetch_optional,
+            StatusTarget,
+            "SELECT id, conversation_id, status, wamid FROM messages
+             WHERE id = $3 AND organization_id = $1 AND number_id = $2 AND direction = 'outbound'",
+            org.as_uuid(),
+            number_id,
+            id
+        )?),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Records a status: moves `status` when `new_status` is given, always stamps the status's own
@@ -229,4 +253,225 @@ pub async fn list(
         after,
         i64::from(limit) + 1
     )?)
+}
+
+/// (conversation id, number id, message, id of the message it replies to)
+type MessageRowRef<'a> = (Uuid, Uuid, &'a NewMessage, Option<Uuid>);
+
+/// Stores many messages in one statement; returns the ids actually stored (a duplicate wamid or
+/// client id stores nothing for that row).
+pub async fn insert_many(
+    c: &mut dyn Conn,
+    org: OrgId,
+    rows: &[(Uuid, Uuid, &NewMessage, Option<Uuid>)],
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    use crate::db::ConnRef;
+    let error_code = |m: &NewMessage| m.error.as_ref().map(|(code, _)| i32::try_from(*code).unwrap_or(i32::MAX));
+    let mut stored = std::collections::HashSet::new();
+    match c.conn() {
+        ConnRef::Postgres(conn) => {
+            let col = |f: &dyn Fn(&MessageRowRef) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+            let got: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO messages (id, organization_id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid,
+                     message_type, text, content, status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id,
+                     is_internal_note, wa_timestamp, created_at, updated_at)
+                 SELECT u.id, $1, u.conversation_id, u.number_id, u.direction, u.sender_type, u.sender_user_id, u.wamid, u.message_type,
+                     u.text, u.content::jsonb, u.status, u.error_code, u.error_title, u.reply_to_wamid, u.reply_to_message_id, u.client_id,
+                     u.is_internal_note, u.wa_timestamp, u.created_at, u.created_at
+                 FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[],
+                     $11::text[], $12::text[], $13::int4[], $14::text[], $15::text[], $16::uuid[], $17::text[], $18::bool[],
+                     $19::timestamptz[], $20::timestamptz[])
+                     AS u(id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid, message_type, text, content,
+                          status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id, is_internal_note,
+                          wa_timestamp, created_at)
+                 ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(org.as_uuid())
+            .bind(rows.iter().map(|r| r.2.id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(col(&|r| Some(r.2.direction.as_str().to_string())))
+            .bind(col(&|r| Some(r.2.sender_type.as_str().to_string())))
+            .bind(rows.iter().map(|r| r.2.sender_user_id).collect::<Vec<_>>())
+            .bind(col(&|r| r.2.wamid.clone()))
+            .bind(col(&|r| Some(r.2.message_type.clone())))
+            .bind(col(&|r| r.2.text.clone()))
+            .bind(col(&|r| Some(r.2.content.to_string())))
+            .bind(col(&|r| Some(r.2.status.as_str().to_string())))
+            .bind(rows.iter().map(|r| error_code(r.2)).collect::<Vec<_>>())
+            .bind(col(&|r| r.2.error.as_ref().map(|(_, t)| t.clone())))
+            .bind(col(&|r| r.2.reply_to_wamid.clone()))
+            .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(col(&|r| r.2.client_id.clone()))
+            .bind(rows.iter().map(|r| r.2.is_internal_note).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.wa_timestamp).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.created_at).collect::<Vec<_>>())
+            .fetch_all(conn)
+            .await?;
+            stored.extend(got);
+        }
+        ConnRef::Sqlite(conn) => {
+            for chunk in rows.chunks(200) {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO messages (id, organization_id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid,
+                         message_type, text, content, status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id,
+                         is_internal_note, wa_timestamp, created_at, updated_at)
+                     VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                    crate::db::placeholders(chunk.len(), 20, |row| format!(", ${}", row * 20 + 20))
+                ));
+                let mut q = sqlx::query_scalar::<_, Uuid>(sql).persistent(false);
+                for (conversation_id, number_id, m, reply_to) in chunk {
+                    q = q
+                        .bind(m.id)
+                        .bind(org.as_uuid())
+                        .bind(*conversation_id)
+                        .bind(*number_id)
+                        .bind(m.direction.as_str())
+                        .bind(m.sender_type.as_str())
+                        .bind(m.sender_user_id)
+                        .bind(m.wamid.as_deref())
+                        .bind(m.message_type.as_str())
+                        .bind(m.text.as_deref())
+                        .bind(Json(&m.content))
+                        .bind(m.status.as_str())
+                        .bind(error_code(m))
+                        .bind(m.error.as_ref().map(|(_, t)| t.as_str()))
+                        .bind(m.reply_to_wamid.as_deref())
+                        .bind(*reply_to)
+                        .bind(m.client_id.as_deref())
+                        .bind(m.is_internal_note)
+                        .bind(m.wa_timestamp)
+                        .bind(m.created_at);
+                }
+                stored.extend(q.fetch_all(&mut *conn).await?);
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// Our outbound messages among `wamids` on one number (one statement for a batch of statuses).
+pub async fn find_status_targets(
+    c: &mut dyn Conn,
+    org: OrgId,
+    number_id: Uuid,
+    wamids: &[String],
+) -> Result<Vec<StatusTarget>, StoreError> {
+    use crate::db::ConnRef;
+    if wamids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match c.conn() {
+        ConnRef::Postgres(conn) => {
+            sqlx::query_as(
+                "SELECT id, conversation_id, status, wamid FROM messages
+                 WHERE number_id = $2 AND wamid = ANY($3) AND organization_id = $1 AND direction = 'outbound'",
+            )
+            .bind(org.as_uuid())
+            .bind(number_id)
+            .bind(wamids)
+            .fetch_all(conn)
+            .await?
+        }
+        ConnRef::Sqlite(conn) => {
+            let mut found = Vec::new();
+            for chunk in wamids.chunks(400) {
+                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT id, conversation_id, status, wamid FROM messages
+                     WHERE number_id = $2 AND wamid IN ({}) AND organization_id = $1 AND direction = 'outbound'",
+                    list.join(", ")
+                ));
+                let mut q =
+                    sqlx::query_as::<_, StatusTarget>(sql).persistent(false).bind(org.as_uuid()).bind(number_id);
+                for w in chunk {
+                    q = q.bind(w.as_str());
+                }
+                found.extend(q.fetch_all(&mut *conn).await?);
+            }
+            found
+        }
+    })
+}
+
+/// One status to record on one message (see [`apply_status`]).
+#[derive(Clone, Debug)]
+pub struct StatusWrite {
+    pub id: Uuid,
+    pub reported: String,
+    pub new_status: Option<String>,
+    pub wamid: String,
+    pub at: DateTime<Utc>,
+    pub error: Option<(i32, Option<String>, Option<String>)>,
+}
+
+/// [`apply_status`] for many messages in one statement.
+pub async fn apply_status_many(
+    c: &mut dyn Conn,
+    org: OrgId,
+    writes: &[StatusWrite],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use crate::db::ConnRef;
+    if writes.is_empty() {
+        return Ok(());
+    }
+    const SET: &str = "status = COALESCE(v.new_status, messages.status),
+        sent_at = CASE WHEN v.reported = 'sent' AND messages.sent_at IS NULL THEN v.at ELSE messages.sent_at END,
+        delivered_at = CASE WHEN v.reported = 'delivered' AND messages.delivered_at IS NULL THEN v.at ELSE messages.delivered_at END,
+        read_at = CASE WHEN v.reported IN ('read', 'played') AND messages.read_at IS NULL THEN v.at ELSE messages.read_at END,
+        failed_at = CASE WHEN v.new_status = 'failed' THEN v.at ELSE messages.failed_at END,
+        error_code = CASE WHEN v.new_status = 'failed' THEN v.error_code ELSE messages.error_code END,
+        error_title = CASE WHEN v.new_status = 'failed' THEN v.error_title ELSE messages.error_title END,
+        error_details = CASE WHEN v.new_status = 'failed' THEN v.error_details ELSE messages.error_details END,
+        wamid = COALESCE(messages.wamid, v.wamid)";
+    match c.conn() {
+        ConnRef::Postgres(conn) => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "UPDATE messages SET {SET}, updated_at = $2
+                 FROM UNNEST($3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int4[], $9::text[], $10::text[])
+                     AS v(id, reported, new_status, wamid, at, error_code, error_title, error_details)
+                 WHERE messages.organization_id = $1 AND messages.id = v.id"
+            ));
+            sqlx::query(sql)
+                .bind(org.as_uuid())
+                .bind(now)
+                .bind(writes.iter().map(|w| w.id).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.reported.clone()).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.new_status.clone()).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.wamid.clone()).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.at).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.error.as_ref().map(|e| e.0)).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.error.as_ref().and_then(|e| e.1.clone())).collect::<Vec<_>>())
+                .bind(writes.iter().map(|w| w.error.as_ref().and_then(|e| e.2.clone())).collect::<Vec<_>>())
+                .execute(conn)
+                .await?;
+        }
+        ConnRef::Sqlite(conn) => {
+            for chunk in writes.chunks(200) {
+                let now_param = chunk.len() * 8 + 1;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "WITH v(id, reported, new_status, wamid, at, error_code, error_title, error_details) AS (VALUES {})
+                     UPDATE messages SET {SET}, updated_at = ${now_param}
+                     FROM v WHERE messages.organization_id = ${} AND messages.id = v.id",
+                    crate::db::placeholders(chunk.len(), 8, |_| String::new()),
+                    now_param + 1
+                ));
+                let mut q = sqlx::query(sql).persistent(false);
+                for w in chunk {
+                    q = q
+                        .bind(w.id)
+                        .bind(w.reported.as_str())
+                        .bind(w.new_status.as_deref())
+                        .bind(w.wamid.as_str())
+                        .bind(w.at)
+                        .bind(w.error.as_ref().map(|e| e.0))
+                        .bind(w.error.as_ref().and_then(|e| e.1.clone()))
+                        .bind(w.error.as_ref().and_then(|e| e.2.clone()));
+                }
+                q.bind(now).bind(org.as_uuid()).execute(&mut *conn).await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -102,6 +102,9 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         ("pytake_actors_mailbox_total", "Items queued in conversation actors.", a.mailbox_total as f64),
         ("pytake_actors_mailbox_max", "Items queued in the fullest conversation actor.", a.mailbox_max as f64),
         ("pytake_events_total", "Organization events published since start.", a.events as f64),
+        ("pytake_actors_orphan_statuses_total", "Statuses dropped for want of a matching message.", a.orphans as f64),
+        ("pytake_item_latency_p50_ms", "Arrival to committed, median (ms).", a.item_latency_ms.p50),
+        ("pytake_item_latency_p99_ms", "Arrival to committed, 99th percentile (ms).", a.item_latency_ms.p99),
         ("pytake_agent_sessions_active", "Connected agent sockets.", h.agent_sessions as f64),
         ("pytake_inbox_backlog", "Inbox items not processed yet.", h.inbox_backlog as f64),
         (

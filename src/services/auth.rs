@@ -80,6 +80,8 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> R
     let email = normalize_email(&req.email);
     let mut c = state.db.conn().await?;
     let found = users::find_for_login(&mut c, &email).await?;
+    // Holding a pooled connection across the password hash would starve the pool under a login storm.
+    drop(c);
     if let Some((user, _)) = &found
         && let Some(until) = user.locked_until
         && until > now
@@ -97,14 +99,16 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> R
     };
     if !ok {
         let a = &state.settings.auth;
+        let mut tx = state.db.begin().await?;
         let locked = users::record_failed_login(
-            &mut c,
+            &mut tx,
             user.id,
             a.max_failed_logins,
             now + Duration::minutes(a.lockout_minutes),
             now,
         )
         .await?;
+        tx.commit().await?;
         if locked.is_some() {
             tracing::warn!(user_id = %user.id, "account locked after repeated failed logins");
         }
@@ -113,9 +117,8 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> R
     if !user.is_active || !org_active {
         return Err(ApiError::unauthorized("account_disabled", "this account or its organization is deactivated"));
     }
-    users::record_login(&mut c, user.id, now).await?;
-    drop(c);
     let mut tx = state.db.begin().await?;
+    users::record_login(&mut tx, user.id, now).await?;
     let pair = issue_pair(state, &mut tx, &user, Uuid::now_v7(), meta).await?;
     tx.commit().await?;
     Ok(pair)
@@ -214,11 +217,12 @@ pub async fn logout(state: &AppState, req: RefreshRequest) -> Result<(), ApiErro
         .jwt
         .verify(&req.refresh_token, TokenType::Refresh)
         .map_err(|e| ApiError::unauthorized(e.code(), e.to_string()))?;
-    let mut c = state.db.conn().await?;
-    let row = refresh_tokens::find(&mut c, claims.jti)
+    let mut tx = state.db.begin().await?;
+    let row = refresh_tokens::find(&mut tx, claims.jti)
         .await?
         .ok_or_else(|| refresh_rejected("this refresh token is not known"))?;
-    refresh_tokens::revoke_family(&mut c, row.family_id, "logout", state.now()).await?;
+    refresh_tokens::revoke_family(&mut tx, row.family_id, "logout", state.now()).await?;
+    tx.commit().await?;
     Ok(())
 }
 

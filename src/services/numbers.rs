@@ -391,9 +391,9 @@ pub async fn webhook_setup(
         Some(enc) => Some(state.secrets.decrypt(enc).map_err(ApiError::internal)?),
         None => None,
     };
-    let mut c = state.db.conn().await?;
+    let mut tx = state.db.begin().await?;
     audit::record(
-        &mut c,
+        &mut tx,
         Some(p.org.as_uuid()),
         Some(p),
         meta,
@@ -401,5 +401,6 @@ pub async fn webhook_setup(
         state.now(),
     )
     .await?;
+    tx.commit().await?;
     Ok(WebhookSetup { callback_url: format!("{}/api/v1/webhooks/meta", base_url.trim_end_matches('/')), verify_token })
 }

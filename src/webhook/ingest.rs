@@ -4,7 +4,7 @@
 //! to their conversation actors. One commit carries many concurrent deliveries, so acknowledged
 //! throughput is bounded by transactions, not by deliveries.
 
-use crate::db::{Db, StoreError};
+use crate::db::{Db, StoreError, WritePriority};
 use crate::metrics::Metrics;
 use crate::repo::inbox::{self, DeliveryRow, NewInboxItem};
 use pytake_actors::domain::conversation::ConversationKey;
@@ -140,22 +140,22 @@ impl Writer {
         }
     }
 
-    /// One transaction for the whole batch. Returns, per job, which of its items were new.
+    /// One transaction for the whole batch, in a few multi-row statements. Returns, per job, which
+    /// of its items were new.
     async fn write(&self, batch: &[Job]) -> Result<Vec<Vec<bool>>, StoreError> {
         let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for job in batch {
-            inbox::insert_delivery(&mut tx, &job.delivery).await?;
-            let mut new = Vec::with_capacity(job.items.len());
-            for item in &job.items {
-                new.push(inbox::insert_item(&mut tx, job.delivery.id, &item.row, now).await?);
-            }
+        let deliveries: Vec<&DeliveryRow> = batch.iter().map(|j| &j.delivery).collect();
+        let items: Vec<(uuid::Uuid, &NewInboxItem)> =
+            batch.iter().flat_map(|j| j.items.iter().map(move |i| (j.delivery.id, &i.row))).collect();
+        let mut tx = self.db.begin_with(WritePriority::Urgent).await?;
+        let inserted = inbox::insert_batch(&mut tx, &deliveries, &items, now).await?;
+        let results: Vec<Vec<bool>> =
+            batch.iter().map(|j| j.items.iter().map(|i| inserted.contains(&i.row.id)).collect()).collect();
+        for (job, new) in batch.iter().zip(&results) {
             let duplicates = new.iter().filter(|n| !**n).count();
             if duplicates > 0 {
                 inbox::set_delivery_counts(&mut tx, job.delivery.id, job.items.len() as i32, duplicates as i32).await?;
             }
-            results.push(new);
         }
         tx.commit().await?;
         Ok(results)

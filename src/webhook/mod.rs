@@ -73,11 +73,12 @@ fn signature_error(e: signature::SignatureError) -> ApiError {
 async fn check_signature(
     state: &AppState,
     body: &[u8],
+    tree: Option<&serde_json::Value>,
     header: Option<&str>,
 ) -> Result<Vec<(String, Option<Arc<NumberInfo>>)>, ApiError> {
     let signature = signature::parse_header(header).map_err(signature_error)?;
     let global = state.settings.meta.app_secret.as_ref().map(|s| s.expose().to_string());
-    let named = parse::named_accounts(body);
+    let named = tree.map(parse::named_accounts).unwrap_or_default();
     let mut numbers = Vec::new();
     for phone_number_id in named.phone_number_ids {
         let info = state.numbers.lookup(&phone_number_id).await?;
@@ -146,7 +147,9 @@ pub async fn receive(
     ip: Option<String>,
 ) -> Result<Receipt, ApiError> {
     let metrics = &state.metrics;
-    let numbers = match check_signature(state, body, signature_header).await {
+    // One JSON decode serves both the choice of signing secret and the items.
+    let tree = serde_json::from_slice::<serde_json::Value>(body).map_err(|e| parse::ParseError::NotJson(e.to_string()));
+    let numbers = match check_signature(state, body, tree.as_ref().ok(), signature_header).await {
         Ok(n) => n,
         Err(e) => {
             metrics.add("pytake_webhook_deliveries_total", "unauthorized", 1);
@@ -154,7 +157,7 @@ pub async fn receive(
         }
     };
     let now = state.now();
-    let parsed: ParsedDelivery = match parse::parse_delivery(body) {
+    let parsed: ParsedDelivery = match tree.and_then(|t| parse::parse_value_tree(&t)) {
         Ok(p) => p,
         Err(e) => {
             metrics.add("pytake_webhook_deliveries_total", "malformed", 1);

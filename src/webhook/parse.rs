@@ -72,6 +72,11 @@ fn wa_error(e: &Value) -> WaError {
 /// Parses a raw body (already signature-checked) into items.
 pub fn parse_delivery(body: &[u8]) -> Result<ParsedDelivery, ParseError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    parse_value_tree(&root)
+}
+
+/// Parses an already-decoded body into items.
+pub fn parse_value_tree(root: &Value) -> Result<ParsedDelivery, ParseError> {
     let Some(obj) = root.as_object() else {
         return Err(ParseError::NotWhatsApp("the body is not a JSON object"));
     };
@@ -111,10 +116,7 @@ pub struct Named {
     pub waba_ids: Vec<String>,
 }
 
-pub fn named_accounts(body: &[u8]) -> Named {
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        return Named::default();
-    };
+pub fn named_accounts(root: &Value) -> Named {
     let mut named = Named::default();
     for entry in root.get("entry").and_then(Value::as_array).into_iter().flatten() {
         for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {

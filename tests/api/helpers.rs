@@ -356,7 +356,7 @@ impl TestApp {
     pub async fn exec_sql(&self, sqlite: &str, postgres: &str) {
         match &self.state.db {
             pytake::db::Db::Sqlite(p) => {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_string())).execute(p).await.expect("sqlite setup");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_string())).execute(&p.pool).await.expect("sqlite setup");
             }
             pytake::db::Db::Postgres(p) => {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_string())).execute(p).await.expect("postgres setup");
@@ -368,7 +368,7 @@ impl TestApp {
     pub async fn scalar(&self, sql: &str) -> i64 {
         match &self.state.db {
             pytake::db::Db::Sqlite(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.expect("scalar")
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&p.pool).await.expect("scalar")
             }
             pytake::db::Db::Postgres(p) => {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.expect("scalar")

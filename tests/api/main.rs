@@ -9,5 +9,6 @@ mod matrix;
 mod migrations;
 mod numbers;
 mod organizations;
+mod store;
 mod users;
 mod webhook;

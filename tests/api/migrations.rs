@@ -81,7 +81,8 @@ async fn sqlite_schema() -> Schema {
     };
     let db = pytake::db::Db::connect(&settings).await.unwrap();
     db.migrate().await.unwrap();
-    let pytake::db::Db::Sqlite(pool) = &db else { unreachable!() };
+    let pytake::db::Db::Sqlite(sqlite) = &db else { unreachable!() };
+    let pool = &sqlite.pool;
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",

@@ -427,6 +427,20 @@ async fn a_status_for_an_unknown_message_is_retried_then_dropped() {
         1
     );
     assert_eq!(app.actor_health().await["failed_items"], 0, "an orphan status is not a failure");
+    assert_eq!(app.actor_health().await["actors"]["orphans"], 1);
+}
+
+#[actix_web::test]
+async fn an_unknown_status_does_not_hold_up_the_messages_behind_it() {
+    let (app, t) = with_number(&[("PYTAKE__ACTORS__RETRY_BASE_MS", "3000")]).await;
+    app.deliver(&status_delivery(PNID, CONTACT, "wamid.not-yet", "sent", 1751142885), APP_SECRET).await.expect(200);
+    app.deliver(&text_delivery(PNID, CONTACT, "wamid.after", "after the status"), APP_SECRET).await.expect(200);
+    eventually("the message behind the status", || async { app.conversations(&t.admin.token).await.len() == 1 }).await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM inbox_items WHERE kind = 'status' AND state = 'pending'").await,
+        1,
+        "the status is set aside for a later retry, not in the way"
+    );
 }
 
 const POISON_SQLITE: &str = "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.text = 'POISON'

@@ -74,6 +74,7 @@ pub struct ContactRecord {
     pub profile_name: Option<String>,
     pub is_blocked: bool,
     pub is_vip: bool,
+    pub last_inbound_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -156,6 +156,7 @@ impl ConversationActor {
                     match result {
                         Ok(Handled::Done(events)) => {
                             RuntimeStats::bump(&act.deps.stats.processed);
+                            act.deps.stats.item_latency.record_since_id(id, act.deps.ports.clock.now());
                             if let Some(registry) = act.deps.registry.upgrade() {
                                 for event in events {
                                     registry.publish(event);
@@ -180,32 +181,41 @@ impl ConversationActor {
         }
     }
 
-    /// A status for a message we do not know yet (its send response may still be on its way):
-    /// retried a few times, then dropped as an orphan.
+    /// A status for a message we do not know yet (its send response may still be on its way). It
+    /// is set aside and retried after a delay while the conversation goes on (statuses need no
+    /// ordering: the status machine only moves forward), then dropped as an orphan.
     fn orphan(&mut self, ctx: &mut Context<Self>, item: InboxItem) {
         let attempts = item.attempts + 1;
         let give_up = attempts >= self.deps.config.orphan_status_attempts;
         let store = self.deps.ports.store.clone();
         let id = item.id;
+        self.queue.remove(&id);
         self.set_busy(true);
+        // The count of attempts is kept in memory only: an orphan is not a failure worth a write, and
+        // after a restart it simply gets its attempts again.
         let fut = async move {
             if give_up {
                 store.finish_item(id, Some("no message with this wamid")).await.map(|_| attempts)
             } else {
-                store.record_failure(id, "no message with this wamid yet", false).await
+                Ok(attempts)
             }
         };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.set_busy(false);
             match result {
-                Ok(_) if give_up => act.finish(id),
-                Ok(n) => {
-                    if let Some(i) = act.queue.get_mut(&id) {
-                        i.attempts = n;
-                    }
-                    act.retry_later(ctx, n);
+                Ok(_) if give_up => {
+                    RuntimeStats::bump(&act.deps.stats.orphans);
+                    act.finish(id);
                 }
-                Err(_) => act.retry_later(ctx, attempts),
+                outcome => {
+                    let mut item = item;
+                    item.attempts = outcome.unwrap_or(attempts);
+                    let delay = act.backoff(item.attempts);
+                    ctx.run_later(delay, move |act, ctx| {
+                        act.queue.entry(item.id).or_insert(item);
+                        act.drive(ctx);
+                    });
+                }
             }
             act.drive(ctx);
         }));
@@ -250,9 +260,13 @@ impl ConversationActor {
         }));
     }
 
-    fn retry_later(&mut self, ctx: &mut Context<Self>, attempts: i32) {
+    fn backoff(&self, attempts: i32) -> std::time::Duration {
         let exp = attempts.clamp(1, 10) as u32 - 1;
-        let delay = self.deps.config.retry_base.saturating_mul(1 << exp).min(std::time::Duration::from_secs(60));
+        self.deps.config.retry_base.saturating_mul(1 << exp).min(std::time::Duration::from_secs(60))
+    }
+
+    fn retry_later(&mut self, ctx: &mut Context<Self>, attempts: i32) {
+        let delay = self.backoff(attempts);
         self.waiting_retry = true;
         ctx.run_later(delay, |act, ctx| {
             act.waiting_retry = false;

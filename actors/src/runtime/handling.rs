@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 /// The customer-service window a user message opens.
 pub const WINDOW: Duration = Duration::hours(24);
+/// A contact's last-seen time is refreshed at most this often (it costs a write per message otherwise).
+const CONTACT_REFRESH: Duration = Duration::seconds(60);
 /// How often a conflicting write is retried at once before the item counts as failed.
 const CONFLICT_RETRIES: usize = 3;
 
@@ -178,9 +180,13 @@ fn inbound_changes(ports: &Ports, snap: &Snapshot, item: &InboxItem, m: &Inbound
         error: m.errors.first().map(|e| (e.code, e.describe())),
         created_at: now,
     };
+    let contact_is_current = snap.contact.as_ref().is_some_and(|c| {
+        (m.profile_name.is_none() || m.profile_name == c.profile_name)
+            && c.last_inbound_at.is_some_and(|t| sent_at - t < CONTACT_REFRESH)
+    });
     let changes = Changes {
         inbox_item: Some(item.id),
-        contact: Some(ContactUpsert {
+        contact: (!contact_is_current).then(|| ContactUpsert {
             id: contact_id,
             wa_id: m.from.clone(),
             profile_name: m.profile_name.clone(),

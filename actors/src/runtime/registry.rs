@@ -298,7 +298,9 @@ impl Registry {
             retries: s.retries.load(Ordering::Relaxed),
             parked: s.parked.load(Ordering::Relaxed),
             dropped_deliveries: s.dropped_deliveries.load(Ordering::Relaxed),
+            orphans: s.orphans.load(Ordering::Relaxed),
             events: s.events.load(Ordering::Relaxed),
+            item_latency_ms: s.item_latency.summary(),
             mailbox_total: total,
             mailbox_max: max,
         }
