@@ -8,9 +8,12 @@ use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::db::Backend;
 use crate::db::Db;
+use crate::flow_http::FlowHttp;
 use crate::http::ApiError;
 use crate::http::json::JsonLimit;
 use crate::metrics::Metrics;
+use crate::outbound::graph::GraphClient;
+use crate::outbound::sender::{OutboundSender, SenderConfig};
 use crate::routes::docs::{ApiDoc, OpenApiJson};
 use crate::state::AppState;
 use crate::store::SqlConversationStore;
@@ -23,6 +26,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpServer, web};
 use pytake_actors::ports::{Clock, LocalOnly, SystemClock, UuidV7};
+use pytake_actors::runtime::bot::FlowLimits;
 use pytake_actors::runtime::handling::Ports;
 use pytake_actors::runtime::{Registry, RuntimeConfig};
 use std::net::TcpListener;
@@ -77,8 +81,17 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     let commit_batch = if db.backend() == Backend::Sqlite { 32 } else { 128 };
     let committer = Committer::start(db.clone(), clock.clone(), metrics.clone(), commit_workers, commit_batch);
     let store = Arc::new(SqlConversationStore::new(db.clone(), committer));
+    let outbox = Arc::new(LateOutbox::default());
+    let f = &settings.flows;
     let registry = Registry::new(
-        Ports { store, clock: clock.clone(), ids: Arc::new(UuidV7) },
+        Ports {
+            store,
+            clock: clock.clone(),
+            ids: Arc::new(UuidV7),
+            http: Arc::new(FlowHttp::new(f.api_allowed_hosts.clone(), f.api_response_max_bytes)),
+            outbox: outbox.clone(),
+            limits: FlowLimits { max_steps: f.max_steps, max_visits: f.max_visits, max_jumps: 5 },
+        },
         runtime_config(&settings),
         Arc::new(LocalOnly),
         arbiters.clone(),
@@ -104,8 +117,37 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         Duration::from_secs(settings.actors.sweep_interval_secs),
         Duration::from_secs(settings.actors.stale_pending_secs),
     );
+    let numbers = Arc::new(NumberDirectory::new(db.clone(), secrets.clone()));
+    let m = &settings.meta;
+    let graph = GraphClient::new(&m.graph_base_url, &m.graph_api_version, Duration::from_secs(m.graph_timeout_secs))
+        .map_err(|e| StartupError::Bootstrap(format!("cannot build the Graph API client: {e}")))?;
+    let o = &settings.outbound;
+    let sender = OutboundSender::start(
+        db.clone(),
+        graph.clone(),
+        numbers.clone(),
+        registry.clone(),
+        metrics.clone(),
+        clock.clone(),
+        SenderConfig {
+            max_attempts: o.max_attempts,
+            concurrency: o.concurrency,
+            lease: Duration::from_secs(o.lease_secs),
+            sweep_every: Duration::from_secs(o.sweep_interval_secs),
+            backoff_scale: o.backoff_scale,
+        },
+    );
+    outbox.bind(sender.clone());
+    crate::timer_service::start(
+        db.clone(),
+        registry.clone(),
+        clock.clone(),
+        Duration::from_millis(settings.flows.timer_poll_ms),
+    );
     let state = AppState {
-        numbers: NumberDirectory::new(db.clone(), secrets.clone()),
+        numbers,
+        sender,
+        graph,
         registry,
         ingest,
         arbiters,
@@ -131,6 +173,32 @@ fn runtime_config(s: &Settings) -> RuntimeConfig {
         retry_base: Duration::from_millis(a.retry_base_ms),
         replay_window: a.replay_window,
         ..RuntimeConfig::default()
+    }
+}
+
+/// The outbox sink handed to the actors before the sender exists (the sender publishes through the
+/// actors' registry). Until bound, rows simply wait for the sender's sweep.
+#[derive(Default)]
+struct LateOutbox {
+    sender: std::sync::OnceLock<OutboundSender>,
+}
+
+impl LateOutbox {
+    fn bind(&self, sender: OutboundSender) {
+        let _ = self.sender.set(sender);
+    }
+}
+
+impl pytake_actors::ports::OutboxSink for LateOutbox {
+    fn enqueue(
+        &self,
+        org: pytake_actors::OrgId,
+        number_id: uuid::Uuid,
+        items: Vec<pytake_actors::domain::conversation::NewOutbox>,
+    ) {
+        if let Some(s) = self.sender.get() {
+            s.enqueue(org, number_id, items);
+        }
     }
 }
 

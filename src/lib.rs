@@ -8,8 +8,10 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod flow_http;
 pub mod http;
 pub mod metrics;
+pub mod outbound;
 pub mod recovery;
 pub mod repo;
 pub mod routes;
@@ -17,6 +19,7 @@ pub mod services;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod timer_service;
 pub mod webhook;
 
 pub use config::random_token;

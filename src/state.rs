@@ -24,8 +24,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub registry: Arc<Registry>,
-    pub numbers: NumberDirectory,
+    pub numbers: Arc<NumberDirectory>,
     pub ingest: Ingest,
+    pub sender: crate::outbound::sender::OutboundSender,
+    pub graph: crate::outbound::graph::GraphClient,
     /// The threads the actors run on (stopped at shutdown).
     pub arbiters: Vec<actix::ArbiterHandle>,
 }

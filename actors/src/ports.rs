@@ -92,6 +92,41 @@ pub trait ConversationStore: Send + Sync + 'static {
 
     /// Records a failed attempt (and parks the item as failed when `park`). Returns the attempts.
     async fn record_failure(&self, item: Uuid, error: &str, park: bool) -> Result<i32, StoreFailure>;
+
+    /// The flow a new conversation starts, given the customer's first text: a bound chatbot whose
+    /// keyword matches, else the number's default flow, else its default chatbot's main flow, else
+    /// a bound chatbot marked default. Only published versions run.
+    async fn route(
+        &self,
+        key: &ConversationKey,
+        first_text: Option<&str>,
+    ) -> Result<Option<std::sync::Arc<crate::flow::LoadedFlow>>, StoreFailure>;
+
+    /// A flow version a conversation runs (versions are immutable).
+    async fn flow_version(
+        &self,
+        key: &ConversationKey,
+        version_id: Uuid,
+    ) -> Result<Option<std::sync::Arc<crate::flow::LoadedFlow>>, StoreFailure>;
+
+    /// A flow's current published version (for jumps between flows).
+    async fn published_flow(
+        &self,
+        key: &ConversationKey,
+        flow_id: Uuid,
+    ) -> Result<Option<std::sync::Arc<crate::flow::LoadedFlow>>, StoreFailure>;
+}
+
+/// Calls HTTP APIs for flows (`api_call` nodes and webhook actions), with the server's safety rules
+/// (allowed hosts, no private addresses, timeouts, a response size cap).
+#[async_trait::async_trait]
+pub trait HttpCaller: Send + Sync + 'static {
+    async fn call(&self, org: crate::OrgId, request: &crate::flow::engine::HttpRequest) -> crate::flow::ApiOutcome;
+}
+
+/// Takes committed outgoing messages for sending.
+pub trait OutboxSink: Send + Sync + 'static {
+    fn enqueue(&self, org: crate::OrgId, number_id: Uuid, items: Vec<crate::domain::conversation::NewOutbox>);
 }
 
 /// Carries sequenced events to other nodes. The in-process default does nothing.

@@ -108,6 +108,10 @@ pub struct ConversationView {
     pub window_expires_at: Option<DateTime<Utc>>,
     pub unread_count: i32,
     pub flow_id: Option<Uuid>,
+    /// The published flow version the bot runs (a running conversation keeps its version).
+    pub flow_version_id: Option<Uuid>,
+    /// Why the bot handed the conversation over (the flow's context note or a guard's reason).
+    pub handoff_note: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -129,6 +133,8 @@ impl ConversationView {
             window_expires_at: c.window_expires_at,
             unread_count: c.unread_count,
             flow_id: c.flow_id,
+            flow_version_id: c.flow_version_id,
+            handoff_note: c.handoff_note.clone(),
             created_at: c.created_at,
         }
     }

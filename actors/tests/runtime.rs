@@ -7,6 +7,7 @@ use pytake_actors::OrgId;
 use pytake_actors::domain::conversation::*;
 use pytake_actors::domain::event::OrgEvent;
 use pytake_actors::domain::inbound::{InboundMessage, InboxPayload, StatusUpdate};
+use pytake_actors::flow::LoadedFlow;
 use pytake_actors::ports::*;
 use pytake_actors::runtime::handling::Ports;
 use pytake_actors::runtime::org::{Subscribe, Unsubscribe};
@@ -73,6 +74,7 @@ impl ConversationStore for FakeStore {
         let mut s = self.state.lock().unwrap();
         s.snapshots += 1;
         Ok(Snapshot {
+            timezone: chrono_tz::UTC,
             number: NumberRecord {
                 id: key.number_id,
                 phone_number_id: "1".into(),
@@ -180,6 +182,33 @@ impl ConversationStore for FakeStore {
         }
         Ok(i.attempts)
     }
+
+    async fn route(&self, _: &ConversationKey, _: Option<&str>) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        Ok(None)
+    }
+
+    async fn flow_version(&self, _: &ConversationKey, _: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        Ok(None)
+    }
+
+    async fn published_flow(&self, _: &ConversationKey, _: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        Ok(None)
+    }
+}
+
+struct NoHttp;
+
+#[async_trait]
+impl HttpCaller for NoHttp {
+    async fn call(&self, _: OrgId, _: &pytake_actors::flow::engine::HttpRequest) -> pytake_actors::flow::ApiOutcome {
+        pytake_actors::flow::ApiOutcome::Err { error: "no network in this test".into() }
+    }
+}
+
+struct NoOutbox;
+
+impl OutboxSink for NoOutbox {
+    fn enqueue(&self, _: OrgId, _: Uuid, _: Vec<NewOutbox>) {}
 }
 
 struct Rig {
@@ -191,7 +220,14 @@ struct Rig {
 fn rig(config: RuntimeConfig) -> Rig {
     let store = Arc::new(FakeStore::default());
     let registry = Registry::new(
-        Ports { store: store.clone(), clock: Arc::new(SystemClock), ids: Arc::new(UuidV7) },
+        Ports {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7),
+            http: Arc::new(NoHttp),
+            outbox: Arc::new(NoOutbox),
+            limits: Default::default(),
+        },
         config,
         Arc::new(LocalOnly),
         Vec::new(),

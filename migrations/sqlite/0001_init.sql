@@ -306,7 +306,7 @@ CREATE INDEX webhook_deliveries_received_idx ON webhook_deliveries (received_at)
 CREATE TABLE inbox_items (
     id BLOB PRIMARY KEY,
     organization_id BLOB NOT NULL REFERENCES organizations (id),
-    delivery_id BLOB NOT NULL REFERENCES webhook_deliveries (id),
+    delivery_id BLOB REFERENCES webhook_deliveries (id),
     number_id BLOB NOT NULL REFERENCES whatsapp_numbers (id),
     kind TEXT NOT NULL,
     dedup_key TEXT NOT NULL,

@@ -192,6 +192,17 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
     positive("actors.max_attempts", i64::from(s.actors.max_attempts))?;
     positive("actors.sweep_interval_secs", s.actors.sweep_interval_secs as i64)?;
     positive("actors.replay_window", s.actors.replay_window as i64)?;
+    positive("flows.max_steps", i64::from(s.flows.max_steps))?;
+    positive("flows.max_visits", i64::from(s.flows.max_visits))?;
+    positive("flows.timer_poll_ms", s.flows.timer_poll_ms as i64)?;
+    positive("flows.api_response_max_bytes", s.flows.api_response_max_bytes as i64)?;
+    positive("outbound.max_attempts", i64::from(s.outbound.max_attempts))?;
+    positive("outbound.concurrency", s.outbound.concurrency as i64)?;
+    positive("outbound.lease_secs", s.outbound.lease_secs as i64)?;
+    positive("outbound.sweep_interval_secs", s.outbound.sweep_interval_secs as i64)?;
+    if !(0.0..=100.0).contains(&s.outbound.backoff_scale) {
+        return Err(invalid("outbound.backoff_scale", "must be between 0 and 100"));
+    }
     if let Some(token) = &s.ops.token
         && token.expose().len() < 16
     {

@@ -21,6 +21,8 @@ pub struct Settings {
     pub meta: MetaSettings,
     pub webhook: WebhookSettings,
     pub actors: ActorSettings,
+    pub flows: FlowSettings,
+    pub outbound: OutboundSettings,
     #[serde(default)]
     pub ops: OpsSettings,
     pub bootstrap: BootstrapSettings,
@@ -132,6 +134,26 @@ pub struct ActorSettings {
     pub stale_pending_secs: u64,
     pub replay_window: usize,
     pub commit_workers: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSettings {
+    pub api_allowed_hosts: Vec<String>,
+    pub api_response_max_bytes: usize,
+    pub max_steps: u32,
+    pub max_visits: u32,
+    pub timer_poll_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    pub max_attempts: u32,
+    pub concurrency: usize,
+    pub lease_secs: u64,
+    pub sweep_interval_secs: u64,
+    pub backoff_scale: f64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

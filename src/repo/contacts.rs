@@ -2,6 +2,8 @@
 
 use crate::db::{Conn, StoreError};
 use crate::sql_as;
+#[allow(unused_imports)]
+use crate::sql_exec;
 use chrono::{DateTime, Utc};
 use pytake_actors::OrgId;
 use serde_json::Value;
@@ -121,4 +123,58 @@ pub async fn list(
         f.search,
         i64::from(limit) + 1
     )?)
+}
+
+/// Contact fields a flow saved: the known ones go to their columns, the rest into `attributes`.
+pub async fn apply_fields(
+    c: &mut dyn Conn,
+    org: OrgId,
+    id: Uuid,
+    fields: &serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let text = |k: &str| fields.get(k).map(crate::repo::contacts::as_text).filter(|s| !s.is_empty());
+    let mut extra = serde_json::Map::new();
+    for (k, v) in fields {
+        if !["name", "email", "phone", "company", "lifecycle_stage"].contains(&k.as_str()) {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    let current: Option<Json<Value>> = crate::sql_scalar!(
+        c,
+        fetch_optional,
+        Json<Value>,
+        "SELECT attributes FROM contacts WHERE organization_id = $1 AND id = $2",
+        org.as_uuid(),
+        id
+    )?;
+    let mut attributes =
+        current.map(|j| j.0).filter(Value::is_object).unwrap_or_else(|| Value::Object(Default::default()));
+    if let Some(obj) = attributes.as_object_mut() {
+        obj.extend(extra);
+    }
+    crate::sql_exec!(
+        c,
+        "UPDATE contacts SET name = COALESCE($3, name), email = COALESCE($4, email), phone = COALESCE($5, phone),
+             company = COALESCE($6, company), lifecycle_stage = COALESCE($7, lifecycle_stage), attributes = $8, updated_at = $9
+         WHERE organization_id = $1 AND id = $2",
+        org.as_uuid(),
+        id,
+        text("name"),
+        text("email"),
+        text("phone"),
+        text("company"),
+        text("lifecycle_stage"),
+        Json(&attributes),
+        now
+    )?;
+    Ok(())
+}
+
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }

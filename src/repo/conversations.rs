@@ -61,6 +61,7 @@ impl ConversationRow {
             flow_id: self.flow_id,
             flow_version_id: self.flow_version_id,
             flow_state: self.flow_state.0.clone(),
+            handoff_note: self.handoff_note.clone(),
             version: self.version,
             created_at: self.created_at,
         })
@@ -108,8 +109,8 @@ pub async fn insert(
         c,
         "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
              department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
-             flow_id, flow_version_id, flow_state, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+             flow_id, flow_version_id, flow_state, version, created_at, updated_at, handoff_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         r.id,
         org.as_uuid(),
         r.contact_id,
@@ -130,7 +131,8 @@ pub async fn insert(
         Json(&r.flow_state),
         r.version,
         r.created_at,
-        now
+        now,
+        &r.handoff_note
     )?;
     Ok(())
 }
@@ -148,7 +150,7 @@ pub async fn update_versioned(
         "UPDATE conversations SET status = $4, is_bot_active = $5, assigned_agent_id = $6, department_id = $7, queue_id = $8,
              priority = $9, queued_at = $10, last_message_at = $11, last_inbound_at = $12, window_expires_at = $13,
              unread_count = $14, flow_id = $15, flow_version_id = $16, flow_state = $17,
-             closed_at = COALESCE($18, closed_at), version = version + 1, updated_at = $19
+             closed_at = COALESCE($18, closed_at), version = version + 1, updated_at = $19, handoff_note = $20
          WHERE organization_id = $1 AND id = $2 AND version = $3",
         org.as_uuid(),
         r.id,
@@ -168,9 +170,22 @@ pub async fn update_versioned(
         r.flow_version_id,
         Json(&r.flow_state),
         closed_at,
-        now
+        now,
+        &r.handoff_note
     )?;
     Ok(n == 1)
+}
+
+/// Records the first agent reply (kept once set; the actor's versioned writes do not touch it).
+pub async fn mark_first_response(c: &mut dyn Conn, org: OrgId, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "UPDATE conversations SET first_response_at = COALESCE(first_response_at, $3) WHERE organization_id = $1 AND id = $2",
+        org.as_uuid(),
+        id,
+        now
+    )?;
+    Ok(())
 }
 
 pub async fn get(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<Option<ConversationWithContact>, StoreError> {
@@ -238,8 +253,8 @@ pub async fn insert_if_absent(
         c,
         "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
              department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
-             flow_id, flow_version_id, flow_state, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             flow_id, flow_version_id, flow_state, version, created_at, updated_at, handoff_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
          ON CONFLICT DO NOTHING",
         r.id,
         org.as_uuid(),
@@ -261,7 +276,8 @@ pub async fn insert_if_absent(
         Json(&r.flow_state),
         r.version,
         r.created_at,
-        now
+        now,
+        &r.handoff_note
     )?;
     Ok(n == 1)
 }
@@ -292,12 +308,13 @@ pub async fn update_versioned_many(
                      last_message_at = v.last_message_at, last_inbound_at = v.last_inbound_at, window_expires_at = v.window_expires_at,
                      unread_count = v.unread_count, flow_id = v.flow_id, flow_version_id = v.flow_version_id,
                      flow_state = v.flow_state::jsonb, closed_at = COALESCE(v.closed_at, conversations.closed_at),
-                     version = conversations.version + 1, updated_at = $2
+                     handoff_note = v.handoff_note, version = conversations.version + 1, updated_at = $2
                  FROM UNNEST($3::uuid[], $4::int8[], $5::text[], $6::bool[], $7::uuid[], $8::uuid[], $9::uuid[], $10::int4[],
                      $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int4[], $16::uuid[], $17::uuid[],
-                     $18::text[], $19::timestamptz[])
+                     $18::text[], $19::timestamptz[], $20::text[])
                      AS v(id, version, status, is_bot_active, assigned_agent_id, department_id, queue_id, priority, queued_at,
-                          last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id, flow_state, closed_at)
+                          last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id, flow_state, closed_at,
+                          handoff_note)
                  WHERE conversations.organization_id = $1 AND conversations.id = v.id AND conversations.version = v.version
                  RETURNING conversations.id",
             )
@@ -320,23 +337,25 @@ pub async fn update_versioned_many(
             .bind(records.iter().map(|r| r.flow_version_id).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.flow_state.to_string()).collect::<Vec<_>>())
             .bind(records.iter().map(|r| closed_at(r)).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.handoff_note.clone()).collect::<Vec<_>>())
             .fetch_all(conn)
             .await?;
             written.extend(got);
         }
         ConnRef::Sqlite(conn) => {
-            const COLS: usize = 18;
+            const COLS: usize = 19;
             for chunk in records.chunks(200) {
                 let now_param = chunk.len() * COLS + 1;
                 let sql = sqlx::AssertSqlSafe(format!(
                     "WITH v(organization_id, id, version, status, is_bot_active, assigned_agent_id, department_id, queue_id, priority,
                           queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id,
-                          flow_state, closed_at) AS (VALUES {})
+                          flow_state, closed_at, handoff_note) AS (VALUES {})
                      UPDATE conversations SET status = v.status, is_bot_active = v.is_bot_active, assigned_agent_id = v.assigned_agent_id,
                          department_id = v.department_id, queue_id = v.queue_id, priority = v.priority, queued_at = v.queued_at,
                          last_message_at = v.last_message_at, last_inbound_at = v.last_inbound_at, window_expires_at = v.window_expires_at,
                          unread_count = v.unread_count, flow_id = v.flow_id, flow_version_id = v.flow_version_id, flow_state = v.flow_state,
-                         closed_at = COALESCE(v.closed_at, conversations.closed_at), version = conversations.version + 1, updated_at = ${now_param}
+                         closed_at = COALESCE(v.closed_at, conversations.closed_at), handoff_note = v.handoff_note,
+                         version = conversations.version + 1, updated_at = ${now_param}
                      FROM v
                      WHERE conversations.organization_id = v.organization_id AND conversations.id = v.id AND conversations.version = v.version
                      RETURNING conversations.id",
@@ -362,7 +381,8 @@ pub async fn update_versioned_many(
                         .bind(r.flow_id)
                         .bind(r.flow_version_id)
                         .bind(Json(&r.flow_state))
-                        .bind(closed_at(r));
+                        .bind(closed_at(r))
+                        .bind(r.handoff_note.as_deref());
                 }
                 written.extend(q.bind(now).fetch_all(&mut *conn).await?);
             }

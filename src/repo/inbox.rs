@@ -348,3 +348,23 @@ pub async fn mark_done_many(
     }
     Ok(claimed)
 }
+
+/// Inserts one item that came from no delivery (a timer); false when its dedup key is known.
+pub async fn insert_internal(c: &mut dyn Conn, i: &NewInboxItem, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "INSERT INTO inbox_items (id, organization_id, number_id, kind, dedup_key, contact_wa_id, payload, wa_timestamp, state, attempts, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9)
+         ON CONFLICT (dedup_key) DO NOTHING",
+        i.id,
+        i.organization_id,
+        i.number_id,
+        i.kind,
+        &i.dedup_key,
+        &i.contact_wa_id,
+        Json(&i.payload),
+        i.wa_timestamp,
+        now
+    )?;
+    Ok(n == 1)
+}

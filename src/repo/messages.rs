@@ -231,6 +231,27 @@ pub async fn apply_status(
     Ok(())
 }
 
+/// The message a client already sent with this idempotency key in the conversation.
+pub async fn by_client_id(
+    c: &mut dyn Conn,
+    org: OrgId,
+    conversation_id: Uuid,
+    client_id: &str,
+) -> Result<Option<MessageRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_optional,
+        MessageRow,
+        "SELECT id, organization_id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid, message_type, text,
+             content, status, error_code, error_title, error_details, reply_to_wamid, reply_to_message_id, client_id,
+             is_internal_note, wa_timestamp, sent_at, delivered_at, read_at, failed_at, created_at, updated_at
+         FROM messages WHERE organization_id = $1 AND conversation_id = $2 AND client_id = $3",
+        org.as_uuid(),
+        conversation_id,
+        client_id
+    )?)
+}
+
 /// Messages of a conversation, oldest first, after the cursor `after`.
 pub async fn list(
     c: &mut dyn Conn,

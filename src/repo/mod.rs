@@ -2,12 +2,18 @@
 //! method on tenant data takes an `OrgId`, and every such query filters by `organization_id`; the few
 //! unscoped lookups (login, token subjects, webhook routing) say so. Routes never touch SQL.
 
+pub mod analytics;
 pub mod audit;
+pub mod chatbots;
 pub mod contacts;
 pub mod conversations;
+pub mod flows;
 pub mod inbox;
 pub mod messages;
 pub mod numbers;
 pub mod organizations;
+pub mod outbox;
 pub mod refresh_tokens;
+pub mod tags;
+pub mod timers;
 pub mod users;

@@ -219,6 +219,14 @@ pub async fn reference_exists(c: &mut dyn Conn, org: OrgId, table: Reference, id
             org.as_uuid(),
             id
         )?,
+        Reference::Number => sql_scalar!(
+            c,
+            fetch_one,
+            i64,
+            "SELECT COUNT(*) FROM whatsapp_numbers WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
+            org.as_uuid(),
+            id
+        )?,
         Reference::User => sql_scalar!(
             c,
             fetch_one,
@@ -239,4 +247,17 @@ pub enum Reference {
     Department,
     Queue,
     User,
+    Number,
+}
+
+/// Flags a number whose access token Meta rejected (cleared when a new token is saved).
+pub async fn flag_token_invalid(c: &mut dyn Conn, org: OrgId, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "UPDATE whatsapp_numbers SET token_invalid_at = $3, updated_at = $3 WHERE organization_id = $1 AND id = $2",
+        org.as_uuid(),
+        id,
+        now
+    )?;
+    Ok(())
 }

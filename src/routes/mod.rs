@@ -2,9 +2,11 @@
 //! registered through `utoipa-actix-web`, so the OpenAPI document lists exactly what is served.
 
 pub mod auth;
+pub mod chatbots;
 pub mod contacts;
 pub mod conversations;
 pub mod docs;
+pub mod flows;
 pub mod health;
 pub mod numbers;
 pub mod ops;
@@ -24,6 +26,8 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .configure(webhooks::routes)
         .configure(conversations::routes)
         .configure(contacts::routes)
+        .configure(chatbots::routes)
+        .configure(flows::routes)
         .configure(docs::routes);
 }
 

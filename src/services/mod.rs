@@ -4,8 +4,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod chatbots;
 pub mod contacts;
 pub mod conversations;
+pub mod flows;
 pub mod numbers;
 pub mod organizations;
+pub mod sending;
 pub mod users;

@@ -20,7 +20,7 @@ use uuid::Uuid;
 pub enum Op {
     Changes {
         key: ConversationKey,
-        changes: Changes,
+        changes: Box<Changes>,
         reply: oneshot::Sender<Result<ChangesOutcome, StoreError>>,
     },
     Status {
@@ -198,7 +198,7 @@ impl Worker {
         let sets: Vec<(&ConversationKey, &Changes)> = batch
             .iter()
             .filter_map(|op| match op {
-                Op::Changes { key, changes, .. } => Some((key, changes)),
+                Op::Changes { key, changes, .. } => Some((key, changes.as_ref())),
                 _ => None,
             })
             .collect();

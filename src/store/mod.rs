@@ -7,24 +7,72 @@ pub mod committer;
 pub mod steps;
 
 use crate::db::{Db, StoreError};
-use crate::repo::{contacts, conversations, inbox, numbers};
+use crate::repo::{chatbots, contacts, conversations, flows, inbox, numbers, organizations};
 use async_trait::async_trait;
 use committer::{Committer, Op};
+use dashmap::DashMap;
+use pytake_actors::OrgId;
 use pytake_actors::domain::conversation::{Changes, Committed, ConversationKey, NumberRecord, Snapshot, StatusApplied};
 use pytake_actors::domain::inbound::{InboxPayload, StatusUpdate};
+use pytake_actors::flow::{Flow, FlowJson, FlowSettings, LoadedFlow};
 use pytake_actors::ports::{CommitError, ConversationStore, InboxItem, StoreFailure};
+use std::sync::Arc;
 use steps::{ChangesOutcome, StatusOutcome};
 use uuid::Uuid;
 
 pub struct SqlConversationStore {
     db: Db,
     committer: Committer,
+    /// Parsed flow versions by id (versions never change).
+    versions: DashMap<Uuid, Arc<LoadedFlow>>,
 }
+
+const VERSION_CACHE: usize = 2_000;
 
 impl SqlConversationStore {
     pub fn new(db: Db, committer: Committer) -> Self {
-        SqlConversationStore { db, committer }
+        SqlConversationStore { db, committer, versions: DashMap::new() }
     }
+
+    async fn load_version(&self, org: OrgId, version_id: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        if let Some(hit) = self.versions.get(&version_id) {
+            return Ok(Some(hit.clone()));
+        }
+        let mut c = self.db.conn().await.map_err(failure)?;
+        let Some(row) = flows::get_version(&mut c, org, version_id).await.map_err(failure)? else { return Ok(None) };
+        let json: FlowJson = serde_json::from_value(row.definition.0).unwrap_or_default();
+        let loaded = Arc::new(LoadedFlow {
+            flow_id: row.flow_id,
+            version_id: row.id,
+            flow: Flow::from_json(&json),
+            settings: serde_json::from_value::<FlowSettings>(row.settings.0).unwrap_or_default(),
+        });
+        if self.versions.len() >= VERSION_CACHE {
+            self.versions.clear();
+        }
+        self.versions.insert(version_id, loaded.clone());
+        Ok(Some(loaded))
+    }
+
+    async fn published(&self, org: OrgId, flow_id: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        let mut c = self.db.conn().await.map_err(failure)?;
+        let version = flows::published_version_id(&mut c, org, flow_id).await.map_err(failure)?;
+        drop(c);
+        match version {
+            Some(v) => self.load_version(org, v).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether `text` calls for a keyword: the whole message, or one of its words, case-insensitively.
+fn keyword_matches(text: &str, keyword: &str) -> bool {
+    let text = text.trim().to_lowercase();
+    let keyword = keyword.trim().to_lowercase();
+    !keyword.is_empty()
+        && (text == keyword
+            || text.split(|c: char| !c.is_alphanumeric()).any(|w| w == keyword)
+            || (keyword.contains(' ') && text.contains(&keyword)))
 }
 
 fn failure(e: StoreError) -> StoreFailure {
@@ -74,7 +122,13 @@ impl ConversationStore for SqlConversationStore {
                 .map_err(failure)?,
             None => None,
         };
+        let timezone = organizations::get_own(&mut c, key.org)
+            .await
+            .map_err(failure)?
+            .and_then(|o| o.timezone.parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(chrono_tz::UTC);
         Ok(Snapshot {
+            timezone,
             number: NumberRecord {
                 id: number.id,
                 phone_number_id: number.phone_number_id,
@@ -89,7 +143,12 @@ impl ConversationStore for SqlConversationStore {
 
     async fn commit(&self, key: &ConversationKey, changes: Changes) -> Result<Committed, CommitError> {
         let key = key.clone();
-        match self.committer.submit(|reply| Op::Changes { key, changes, reply }).await.map_err(failure)? {
+        match self
+            .committer
+            .submit(|reply| Op::Changes { key, changes: Box::new(changes), reply })
+            .await
+            .map_err(failure)?
+        {
             ChangesOutcome::Committed(c) => Ok(*c),
             ChangesOutcome::AlreadyProcessed => Err(CommitError::AlreadyProcessed),
             ChangesOutcome::Conflict => Err(CommitError::Conflict),
@@ -118,5 +177,72 @@ impl ConversationStore for SqlConversationStore {
     async fn record_failure(&self, item: Uuid, error: &str, park: bool) -> Result<i32, StoreFailure> {
         let error = error.to_string();
         self.committer.submit(|reply| Op::Failure { item, error, park, reply }).await.map_err(failure)
+    }
+
+    async fn route(
+        &self,
+        key: &ConversationKey,
+        first_text: Option<&str>,
+    ) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        let mut c = self.db.conn().await.map_err(failure)?;
+        let Some(number) = numbers::get_any(&mut c, key.org, key.number_id).await.map_err(failure)? else {
+            return Ok(None);
+        };
+        let bots = chatbots::for_number(&mut c, key.org, key.number_id).await.map_err(failure)?;
+        let default_bot_flow = match number.default_chatbot_id {
+            Some(id) => chatbots::get(&mut c, key.org, id)
+                .await
+                .map_err(failure)?
+                .filter(|b| b.is_active)
+                .and_then(|b| b.main_flow_id),
+            None => None,
+        };
+        drop(c);
+        let keywords = |b: &chatbots::ChatbotRow| -> Vec<String> {
+            b.triggers
+                .0
+                .get("keywords")
+                .and_then(|k| k.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        let by_keyword = first_text.and_then(|t| {
+            bots.iter().find(|b| keywords(b).iter().any(|k| keyword_matches(t, k))).and_then(|b| b.main_flow_id)
+        });
+        let default_trigger = bots
+            .iter()
+            .find(|b| b.triggers.0.get("default").and_then(|d| d.as_bool()).unwrap_or(false))
+            .and_then(|b| b.main_flow_id);
+        // A bot's fallback flow answers when none of the main flows can run (unpublished, deleted).
+        let fallbacks = bots.iter().filter(|b| {
+            b.main_flow_id.is_some() || b.triggers.0.get("fallback").and_then(|f| f.as_bool()).unwrap_or(false)
+        });
+        let fallbacks: Vec<Uuid> = fallbacks.filter_map(|b| b.fallback_flow_id).collect();
+        let candidates = [by_keyword, number.default_flow_id, default_bot_flow, default_trigger]
+            .into_iter()
+            .flatten()
+            .chain(fallbacks);
+        for candidate in candidates {
+            if let Some(flow) = self.published(key.org, candidate).await? {
+                return Ok(Some(flow));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn flow_version(
+        &self,
+        key: &ConversationKey,
+        version_id: Uuid,
+    ) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        self.load_version(key.org, version_id).await
+    }
+
+    async fn published_flow(
+        &self,
+        key: &ConversationKey,
+        flow_id: Uuid,
+    ) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
+        self.published(key.org, flow_id).await
     }
 }

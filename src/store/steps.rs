@@ -5,10 +5,10 @@
 //! the whole batch is rolled back and its operations retried one transaction each.
 
 use crate::db::{Conn, StoreError};
-use crate::repo::{contacts, conversations, inbox, messages};
+use crate::repo::{analytics, contacts, conversations, inbox, messages, outbox, tags, timers};
 use chrono::{DateTime, Utc};
 use pytake_actors::domain::conversation::{
-    Changes, Committed, ContactRecord, ConversationKey, ConversationWrite, NewMessage, StatusApplied,
+    Changes, Committed, ContactRecord, ConversationKey, ConversationWrite, NewMessage, StatusApplied, TimerChange,
 };
 use pytake_actors::domain::inbound::StatusUpdate;
 use pytake_actors::domain::message::MessageStatus;
@@ -108,6 +108,7 @@ pub async fn apply_changes(
             conv.version += 1;
         }
     }
+    apply_extras(c, key, changes, now).await?;
     Ok(ChangesOutcome::Committed(Box::new(Committed { contact, conversation, messages: stored })))
 }
 
@@ -322,6 +323,13 @@ pub async fn apply_changes_batch(
         }
     }
 
+    // 5. The rest of each committed change set.
+    for (w, (key, ch)) in work.iter().zip(sets) {
+        if w.done.is_none() {
+            apply_extras(c, key, ch, now).await?;
+        }
+    }
+
     Ok(work
         .into_iter()
         .map(|w| match w.done {
@@ -443,4 +451,67 @@ pub async fn apply_statuses_batch(
         messages::apply_status_many(c, org, &batch, now).await?;
     }
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(StatusOutcome::Orphan)).collect())
+}
+
+/// The parts of a committed change set that need no undoing: timers, outbox rows, contact fields,
+/// analytics and tags. Run only after the change set's conversation write succeeded.
+pub async fn apply_extras(
+    c: &mut dyn Conn,
+    key: &ConversationKey,
+    changes: &Changes,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(conv) = (match &changes.conversation {
+        Some(ConversationWrite::Insert(r)) | Some(ConversationWrite::Update(r)) => Some(r),
+        None => None,
+    }) else {
+        return Ok(());
+    };
+    let org = key.org;
+    for t in &changes.timers {
+        match t {
+            TimerChange::CancelAll => timers::cancel_all(c, org, conv.id, now).await?,
+            TimerChange::Schedule { id, kind, node, due_at, token } => {
+                let timer = timers::NewTimer {
+                    id: *id,
+                    conversation: conv.id,
+                    kind,
+                    due_at: *due_at,
+                    payload: serde_json::json!({"node": node, "token": token}),
+                };
+                timers::schedule(c, org, &timer, now).await?
+            }
+        }
+    }
+    for o in &changes.outbox {
+        outbox::insert(
+            c,
+            &outbox::OutboxRow {
+                id: o.id,
+                organization_id: org.as_uuid(),
+                number_id: key.number_id,
+                conversation_id: Some(o.conversation_id),
+                message_id: Some(o.message_id),
+                recipient: o.recipient.clone(),
+                kind: o.kind.clone(),
+                payload: sqlx::types::Json(o.payload.clone()),
+                state: "pending".into(),
+                attempts: 0,
+                next_attempt_at: now,
+            },
+            now,
+        )
+        .await?;
+    }
+    if let Some(fields) = &changes.contact_fields {
+        contacts::apply_fields(c, org, conv.contact_id, fields, now).await?;
+    }
+    for a in &changes.analytics {
+        analytics::insert(c, org, Some(conv.id), a, now).await?;
+    }
+    for name in &changes.tags {
+        let tag = tags::ensure(c, org, name.trim(), now).await?;
+        tags::tag_conversation(c, org, conv.id, tag, now).await?;
+    }
+    Ok(())
 }

@@ -24,16 +24,27 @@ pub struct NumberInfo {
     pub app_secret: Option<String>,
 }
 
+/// What sending needs to know about a number.
+#[derive(Clone, Debug)]
+pub struct SendingInfo {
+    pub phone_number_id: String,
+    pub access_token: Option<String>,
+    pub messages_per_second: u32,
+    /// Meta rejected the token (error 190): sends fail until it is replaced.
+    pub token_invalid: bool,
+}
+
 pub struct NumberDirectory {
     db: Db,
     secrets: SecretBox,
+    sending: DashMap<Uuid, (Instant, Arc<SendingInfo>)>,
     cache: DashMap<String, (Instant, Option<Arc<NumberInfo>>)>,
     by_waba: DashMap<String, (Instant, Option<Arc<NumberInfo>>)>,
 }
 
 impl NumberDirectory {
     pub fn new(db: Db, secrets: SecretBox) -> Self {
-        NumberDirectory { db, secrets, cache: DashMap::new(), by_waba: DashMap::new() }
+        NumberDirectory { db, secrets, cache: DashMap::new(), by_waba: DashMap::new(), sending: DashMap::new() }
     }
 
     /// The live number Meta calls `phone_number_id`, if any.
@@ -79,6 +90,30 @@ impl NumberDirectory {
     pub fn invalidate(&self, phone_number_id: &str) {
         self.cache.remove(phone_number_id);
         self.by_waba.clear();
+        self.sending.clear();
+    }
+
+    /// The number's sending details (its decrypted token), cached briefly.
+    pub async fn sending(&self, org: OrgId, number_id: Uuid) -> Result<Option<Arc<SendingInfo>>, StoreError> {
+        if let Some(hit) = self.sending.get(&number_id)
+            && hit.0.elapsed() < POSITIVE_TTL
+        {
+            return Ok(Some(hit.1.clone()));
+        }
+        let mut c = self.db.conn().await?;
+        let Some(row) = numbers::get_any(&mut c, org, number_id).await? else { return Ok(None) };
+        let access_token = match &row.access_token_enc {
+            Some(enc) => Some(self.secrets.decrypt(enc).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+            None => None,
+        };
+        let info = Arc::new(SendingInfo {
+            phone_number_id: row.phone_number_id,
+            access_token,
+            messages_per_second: row.messages_per_second.max(1) as u32,
+            token_invalid: row.token_invalid_at.is_some(),
+        });
+        self.sending.insert(number_id, (Instant::now(), info.clone()));
+        Ok(Some(info))
     }
 }
 

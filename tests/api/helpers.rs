@@ -27,8 +27,20 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Sends the stop command now; the workers wind down on their own threads.
+        // Sends the stop command now; the workers wind down on their own threads. Stopping the
+        // actor arbiters drops their handles on the database pool, so its connections close.
         drop(self.handle.stop(false));
+        for arbiter in &self.state.arbiters {
+            arbiter.stop();
+        }
+        // Close the pool's connections now (the server's worker threads may hold the pool a while;
+        // PostgreSQL's connection limit is shared by every test).
+        let db = self.state.db.clone();
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(async { drop(tokio::time::timeout(std::time::Duration::from_secs(5), db.close()).await) });
+            }
+        });
     }
 }
 
@@ -276,7 +288,7 @@ pub fn text_delivery(pnid: &str, contact: &str, wamid: &str, text: &str) -> Stri
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": pnid},
         "contacts": [{"profile": {"name": "Tester"}, "wa_id": contact}],
-        "messages": [{"from": contact, "id": wamid, "timestamp": "1749854575", "type": "text", "text": {"body": text}}]
+        "messages": [{"from": contact, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": text}}]
     }}]}]})
     .to_string()
 }
@@ -390,4 +402,156 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+// ---- Flow and outbound helpers ------------------------------------------------------------------
+
+pub use pytake_load::fake_graph::{FakeGraph, Fault, Recorded, StatusWebhook};
+
+/// The access token test numbers send with (the fake Graph API checks it is present).
+pub const ACCESS_TOKEN: &str = "EAAG-test-access-token";
+
+/// A React-Flow node.
+pub fn node(id: &str, kind: &str, data: Value) -> Value {
+    json!({"id": id, "type": kind, "position": {"x": 0, "y": 0}, "data": data})
+}
+
+/// React-Flow edges from `a->b` or `a:handle->b`.
+pub fn edges(list: &[&str]) -> Value {
+    Value::Array(
+        list.iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let (from, to) = spec.split_once("->").expect("a->b");
+                let mut e = json!({"id": format!("e{i}"), "target": to});
+                match from.split_once(':') {
+                    Some((s, h)) => {
+                        e["source"] = json!(s);
+                        e["sourceHandle"] = json!(h);
+                    }
+                    None => e["source"] = json!(from),
+                }
+                e
+            })
+            .collect(),
+    )
+}
+
+/// Overrides that point the app at a fake Graph API, with fast retries.
+pub fn graph_overrides(fake: &FakeGraph) -> Vec<(&'static str, String)> {
+    vec![
+        ("PYTAKE__META__GRAPH_BASE_URL", fake.base_url.clone()),
+        ("PYTAKE__META__GRAPH_TIMEOUT_SECS", "2".into()),
+        ("PYTAKE__OUTBOUND__BACKOFF_SCALE", "0.02".into()),
+        ("PYTAKE__FLOWS__TIMER_POLL_MS", "100".into()),
+    ]
+}
+
+/// An app wired to `fake`, plus `extra` overrides.
+pub async fn spawn_with_graph(fake: &FakeGraph, extra: &[(&str, &str)]) -> TestApp {
+    let owned = graph_overrides(fake);
+    let mut overrides: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    overrides.extend_from_slice(extra);
+    spawn_app_with(&overrides).await
+}
+
+/// What `bot_setup` created.
+pub struct Bot {
+    pub number_id: String,
+    pub flow_id: String,
+    pub chatbot_id: String,
+}
+
+impl TestApp {
+    /// Registers a number that can send (access token, own app secret).
+    pub async fn sending_number(&self, token: &str, pnid: &str) -> String {
+        let body = json!({"phone_number_id": pnid, "display_name": "Store", "verify_token": format!("vt-{pnid}"),
+                          "app_secret": APP_SECRET, "access_token": ACCESS_TOKEN});
+        self.post("/api/v1/whatsapp/numbers", token, body).await.expect(201).body["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+
+    /// Creates a flow, publishing it; returns its id.
+    pub async fn published_flow(&self, token: &str, name: &str, nodes: Value, edges: Value, settings: Value) -> String {
+        let flow = self
+            .post("/api/v1/flows", token, json!({"name": name, "nodes": nodes, "edges": edges, "settings": settings}))
+            .await
+            .expect(201);
+        let id = flow.body["id"].as_str().expect("id").to_string();
+        self.post(&format!("/api/v1/flows/{id}/publish"), token, json!({})).await.expect(201);
+        id
+    }
+
+    /// A number answering with a published flow through a default chatbot.
+    pub async fn bot(&self, token: &str, pnid: &str, nodes: Value, edges: Value) -> Bot {
+        self.bot_with_settings(token, pnid, nodes, edges, json!({})).await
+    }
+
+    pub async fn bot_with_settings(&self, token: &str, pnid: &str, nodes: Value, edges: Value, settings: Value) -> Bot {
+        let number_id = self.sending_number(token, pnid).await;
+        let flow_id = self.published_flow(token, "Main", nodes, edges, settings).await;
+        let chatbot = self
+            .post(
+                "/api/v1/chatbots",
+                token,
+                json!({"name": "Bot", "number_ids": [number_id], "main_flow_id": flow_id, "triggers": {"default": true}}),
+            )
+            .await
+            .expect(201);
+        Bot { number_id, flow_id, chatbot_id: chatbot.body["id"].as_str().expect("id").to_string() }
+    }
+
+    /// The contact says `text` (a fresh wamid each time).
+    pub async fn say(&self, pnid: &str, contact: &str, text: &str) {
+        let wamid = format!("wamid.in.{}", uuid::Uuid::now_v7().simple());
+        self.deliver(&text_delivery(pnid, contact, &wamid, text), APP_SECRET).await.expect(200);
+    }
+
+    /// The contact taps a reply button (`id`, `title`).
+    pub async fn tap(&self, pnid: &str, contact: &str, id: &str, title: &str) {
+        let body = interactive_delivery(
+            pnid,
+            contact,
+            json!({"type": "button_reply", "button_reply": {"id": id, "title": title}}),
+        );
+        self.deliver(&body, APP_SECRET).await.expect(200);
+    }
+
+    /// The contact picks a list row (`id`, `title`).
+    pub async fn pick(&self, pnid: &str, contact: &str, id: &str, title: &str) {
+        let body = interactive_delivery(
+            pnid,
+            contact,
+            json!({"type": "list_reply", "list_reply": {"id": id, "title": title}}),
+        );
+        self.deliver(&body, APP_SECRET).await.expect(200);
+    }
+}
+
+/// An interactive-reply delivery.
+pub fn interactive_delivery(pnid: &str, contact: &str, interactive: Value) -> String {
+    let wamid = format!("wamid.in.{}", uuid::Uuid::now_v7().simple());
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": pnid},
+        "contacts": [{"profile": {"name": "Tester"}, "wa_id": contact}],
+        "messages": [{"from": contact, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "interactive", "interactive": interactive}]
+    }}]}]})
+    .to_string()
+}
+
+/// Waits until the fake has accepted `n` messages to `contact`; returns their texts in order.
+pub async fn bot_says(fake: &FakeGraph, contact: &str, n: usize) -> Vec<String> {
+    let got = fake
+        .wait_until(std::time::Duration::from_secs(10), |r| {
+            r.iter().filter(|r| r.is_accepted_message() && r.recipient() == contact).count() >= n
+        })
+        .await;
+    let all = got.unwrap_or_else(|r| {
+        let texts: Vec<String> = r.iter().filter(|r| r.recipient() == contact).map(Recorded::text).collect();
+        panic!("expected {n} messages to {contact}; the fake has {texts:?}")
+    });
+    all.iter().filter(|r| r.is_accepted_message() && r.recipient() == contact).map(Recorded::text).collect()
 }

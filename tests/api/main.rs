@@ -2,13 +2,16 @@
 //! link times down; each test spawns its own app on a fresh database.
 
 mod auth;
+mod bot;
 mod cli;
+mod flows;
 mod helpers;
 mod http_basics;
 mod matrix;
 mod migrations;
 mod numbers;
 mod organizations;
+mod outbound;
 mod store;
 mod users;
 mod webhook;

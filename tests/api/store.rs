@@ -96,24 +96,28 @@ async fn each_change_set_in_a_batch_gets_its_own_outcome() {
         contact: None,
         conversation: update(r1, r1.version),
         messages: vec![new_message("wamid.ok", "fresh")],
+        ..Default::default()
     };
     let stale = Changes {
         inbox_item: Some(items[1].id),
         contact: None,
         conversation: update(r2, r2.version + 7),
         messages: vec![new_message("wamid.stale", "stale")],
+        ..Default::default()
     };
     let duplicate = Changes {
         inbox_item: Some(items[2].id),
         contact: None,
         conversation: update(r3, r3.version),
         messages: vec![new_message("wamid.seed0", "dup")],
+        ..Default::default()
     };
     let claimed = Changes {
         inbox_item: Some(items[3].id),
         contact: None,
         conversation: update(r4, r4.version),
         messages: vec![new_message("wamid.late", "late")],
+        ..Default::default()
     };
     let (k1, k2, k3, k4) = (key("111"), key("222"), key("333"), key("444"));
     let sets = vec![(&k1, &ok), (&k2, &stale), (&k3, &duplicate), (&k4, &claimed)];

@@ -95,6 +95,8 @@ pub struct ConversationRecord {
     pub flow_id: Option<Uuid>,
     pub flow_version_id: Option<Uuid>,
     pub flow_state: Value,
+    /// Why the bot handed the conversation over (the flow's context note or the guard's reason).
+    pub handoff_note: Option<String>,
     /// Optimistic-concurrency version: every write checks and bumps it.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -104,6 +106,8 @@ pub struct ConversationRecord {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub number: NumberRecord,
+    /// The organization's time zone (flows' dates and business hours).
+    pub timezone: chrono_tz::Tz,
     pub contact: Option<ContactRecord>,
     /// The conversation that is not closed, if any.
     pub conversation: Option<ConversationRecord>,
@@ -194,6 +198,52 @@ pub struct Changes {
     pub contact: Option<ContactUpsert>,
     pub conversation: Option<ConversationWrite>,
     pub messages: Vec<NewMessage>,
+    /// Outgoing messages to hand to the sender after the commit (each also in `messages`).
+    pub outbox: Vec<NewOutbox>,
+    /// Timer changes, in order.
+    pub timers: Vec<TimerChange>,
+    /// Contact fields a flow saved (name, email, phone, company, job_title; others become attributes).
+    pub contact_fields: Option<serde_json::Map<String, Value>>,
+    pub analytics: Vec<AnalyticsRecord>,
+    /// Tags to put on the conversation (created in the organization when new).
+    pub tags: Vec<String>,
+}
+
+/// A message waiting to be sent through the Graph API.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOutbox {
+    pub id: Uuid,
+    pub message_id: Uuid,
+    pub conversation_id: Uuid,
+    /// The recipient's wa_id.
+    pub recipient: String,
+    /// text, media, interactive, template
+    pub kind: String,
+    /// The message as the flow engine describes it (`OutMessage`).
+    pub payload: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TimerChange {
+    Schedule {
+        id: Uuid,
+        kind: String,
+        node: String,
+        due_at: DateTime<Utc>,
+        token: u64,
+    },
+    /// Every pending timer of the conversation is obsolete.
+    CancelAll,
+}
+
+/// A named event for reports (flow analytics nodes, flow starts and ends, handoffs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyticsRecord {
+    pub id: Uuid,
+    pub flow_id: Option<Uuid>,
+    pub node_id: Option<String>,
+    pub event: String,
+    pub properties: Value,
 }
 
 /// What the store wrote.

@@ -13,6 +13,21 @@ pub enum InboxPayload {
     Status(StatusUpdate),
     /// A value-level `errors[]` entry, not tied to one message.
     Error(WaError),
+    /// A flow timer that came due (question timeout, delay, inactivity, API retry).
+    Timer(TimerFired),
+}
+
+/// A stored timer that came due, routed to its conversation like any other item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerFired {
+    pub timer_id: uuid::Uuid,
+    pub conversation_id: uuid::Uuid,
+    /// question_timeout, delay, api_retry, inactivity_warning, inactivity (stored as `timer_kind`:
+    /// `kind` is the payload's own tag).
+    #[serde(rename = "timer_kind")]
+    pub kind: String,
+    pub node: String,
+    pub token: u64,
 }
 
 impl InboxPayload {
@@ -21,6 +36,7 @@ impl InboxPayload {
             InboxPayload::Message(_) => "message",
             InboxPayload::Status(_) => "status",
             InboxPayload::Error(_) => "error",
+            InboxPayload::Timer(_) => "timer",
         }
     }
 }
@@ -84,5 +100,24 @@ impl WaError {
             }
         }
         parts.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_timer_payload_reads_back() {
+        let fired = InboxPayload::Timer(TimerFired {
+            timer_id: uuid::Uuid::nil(),
+            conversation_id: uuid::Uuid::nil(),
+            kind: "question_timeout".into(),
+            node: "q".into(),
+            token: 7,
+        });
+        let stored = serde_json::to_value(&fired).unwrap();
+        assert_eq!(stored["kind"], "timer");
+        assert_eq!(serde_json::from_value::<InboxPayload>(stored).unwrap(), fired);
     }
 }

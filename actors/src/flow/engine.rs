@@ -201,6 +201,19 @@ impl OutMessage {
     pub fn is_template(&self) -> bool {
         matches!(self, OutMessage::Template { .. })
     }
+
+    /// How it is stored: the outbox kind (text, media, interactive, template), the message type and
+    /// the text shown in the conversation.
+    pub fn stored_kind(&self) -> (&'static str, String, Option<String>) {
+        match self {
+            OutMessage::Text { body } => ("text", "text".into(), Some(body.clone())),
+            OutMessage::Media { media_type, caption, .. } => ("media", media_type.clone(), caption.clone()),
+            OutMessage::Buttons { body, .. } | OutMessage::List { body, .. } => {
+                ("interactive", "interactive".into(), Some(body.clone()))
+            }
+            OutMessage::Template { name, .. } => ("template", "template".into(), Some(name.clone())),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

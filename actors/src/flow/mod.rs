@@ -7,6 +7,15 @@ pub mod model;
 pub mod template;
 pub mod validate;
 
+/// A published flow version, ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedFlow {
+    pub flow_id: uuid::Uuid,
+    pub version_id: uuid::Uuid,
+    pub flow: Flow,
+    pub settings: FlowSettings,
+}
+
 pub use engine::{
     ApiOutcome, Effect, Env, FlowSettings, FlowState, Input, OutMessage, RunStatus, Step, TimerKind, UserMessage, step,
 };

@@ -1,15 +1,16 @@
 //! What a conversation actor does with one item, as plain async code over the ports: turn an
-//! inbound message into the changes to commit, apply a status, record an error. No actor plumbing
-//! here, so it reads top to bottom.
+//! inbound message into the changes to commit (and let the bot answer), run a flow timer, apply a
+//! status, record an error. No actor plumbing here, so it reads top to bottom.
 
+use super::bot::{self, FlowLimits};
 use crate::domain::conversation::{
     Changes, Committed, ContactUpsert, ConversationKey, ConversationRecord, ConversationStatus, ConversationWrite,
     Direction, NewMessage, SenderType, Snapshot,
 };
 use crate::domain::event::EventDraft;
-use crate::domain::inbound::{InboundMessage, InboxPayload};
+use crate::domain::inbound::{InboundMessage, InboxPayload, TimerFired};
 use crate::domain::message::MessageStatus;
-use crate::ports::{Clock, CommitError, ConversationStore, IdGen, InboxItem, StoreFailure};
+use crate::ports::{Clock, CommitError, ConversationStore, HttpCaller, IdGen, InboxItem, OutboxSink, StoreFailure};
 use crate::views::{ContactSummary, ConversationView, MessageView};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -26,6 +27,9 @@ pub struct Ports {
     pub store: Arc<dyn ConversationStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
+    pub http: Arc<dyn HttpCaller>,
+    pub outbox: Arc<dyn OutboxSink>,
+    pub limits: FlowLimits,
 }
 
 /// How handling an item ended.
@@ -58,7 +62,7 @@ pub async fn handle_item(
     item: &InboxItem,
 ) -> (Result<Handled, HandleError>, Option<Snapshot>) {
     match &item.payload {
-        InboxPayload::Message(m) => {
+        InboxPayload::Message(_) | InboxPayload::Timer(_) => {
             for _ in 0..CONFLICT_RETRIES {
                 let snap = match snapshot.take() {
                     Some(s) => s,
@@ -67,12 +71,33 @@ pub async fn handle_item(
                         Err(e) => return (Err(e.into()), None),
                     },
                 };
-                let (changes, created) = inbound_changes(ports, &snap, item, m);
+                let before = snap.conversation.clone();
+                let built = match &item.payload {
+                    InboxPayload::Message(m) => message_changes(ports, key, &snap, item, m).await,
+                    InboxPayload::Timer(t) => timer_changes(ports, key, &snap, item, t).await,
+                    _ => unreachable_payload(),
+                };
+                let (changes, created) = match built {
+                    Ok(Some(c)) => c,
+                    Ok(None) => {
+                        // A timer that no longer applies: close it without other changes.
+                        return match ports.store.finish_item(item.id, Some("obsolete timer")).await {
+                            Ok(_) => (Ok(Handled::Done(Vec::new())), Some(snap)),
+                            Err(e) => (Err(e.into()), None),
+                        };
+                    }
+                    Err(e) => return (Err(e), None),
+                };
+                let outbox = changes.outbox.clone();
                 match ports.store.commit(key, changes).await {
                     Ok(committed) => {
-                        let events = inbound_events(key, &snap, &committed, created);
+                        if !outbox.is_empty() {
+                            ports.outbox.enqueue(key.org, key.number_id, outbox);
+                        }
+                        let events = events_of(key, &snap, before.as_ref(), &committed, created);
                         let next = Snapshot {
                             number: snap.number,
+                            timezone: snap.timezone,
                             contact: committed.contact.or(snap.contact),
                             conversation: committed.conversation.filter(|c| c.status != ConversationStatus::Closed),
                         };
@@ -119,24 +144,35 @@ pub async fn handle_item(
     }
 }
 
+fn unreachable_payload() -> Result<Option<(Changes, bool)>, HandleError> {
+    Err(HandleError::Corrupt("an item reached the wrong handler".into()))
+}
+
 fn wa_time(ts: Option<i64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     ts.and_then(|t| Utc.timestamp_opt(t, 0).single()).map(|t| t.min(now))
 }
 
 /// The changes an inbound message makes: contact refreshed, the open conversation joined (or a new
-/// one opened, queued for agents until a flow takes it), the message stored, the window renewed.
-fn inbound_changes(ports: &Ports, snap: &Snapshot, item: &InboxItem, m: &InboundMessage) -> (Changes, bool) {
+/// one opened, queued for agents unless a flow takes it), the message stored, the window renewed,
+/// then whatever the bot does with it.
+async fn message_changes(
+    ports: &Ports,
+    key: &ConversationKey,
+    snap: &Snapshot,
+    item: &InboxItem,
+    m: &InboundMessage,
+) -> Result<Option<(Changes, bool)>, HandleError> {
     let now = ports.clock.now();
     let sent_at = wa_time(m.timestamp, now).unwrap_or(now);
     let contact_id = snap.contact.as_ref().map(|c| c.id).unwrap_or_else(|| ports.ids.new_id());
-    let (conversation, created) = match &snap.conversation {
+    let (mut conv, created) = match &snap.conversation {
         Some(c) => {
             let mut c = c.clone();
             c.last_message_at = Some(now);
             c.last_inbound_at = Some(sent_at.max(c.last_inbound_at.unwrap_or(sent_at)));
             c.window_expires_at = c.last_inbound_at.map(|t| t + WINDOW);
             c.unread_count += 1;
-            (ConversationWrite::Update(c), false)
+            (c, false)
         }
         None => {
             let vip = snap.contact.as_ref().is_some_and(|c| c.is_vip);
@@ -157,34 +193,18 @@ fn inbound_changes(ports: &Ports, snap: &Snapshot, item: &InboxItem, m: &Inbound
                 flow_id: None,
                 flow_version_id: None,
                 flow_state: json!({}),
+                handoff_note: None,
                 version: 0,
                 created_at: now,
             };
-            (ConversationWrite::Insert(c), true)
+            (c, true)
         }
-    };
-    let message = NewMessage {
-        id: ports.ids.new_id(),
-        direction: Direction::Inbound,
-        sender_type: SenderType::Contact,
-        sender_user_id: None,
-        wamid: Some(m.wamid.clone()),
-        message_type: m.message_type.clone(),
-        text: m.text.clone(),
-        content: m.content.clone(),
-        status: MessageStatus::Received,
-        reply_to_wamid: m.context_wamid.clone(),
-        client_id: None,
-        is_internal_note: false,
-        wa_timestamp: wa_time(m.timestamp, now),
-        error: m.errors.first().map(|e| (e.code, e.describe())),
-        created_at: now,
     };
     let contact_is_current = snap.contact.as_ref().is_some_and(|c| {
         (m.profile_name.is_none() || m.profile_name == c.profile_name)
             && c.last_inbound_at.is_some_and(|t| sent_at - t < CONTACT_REFRESH)
     });
-    let changes = Changes {
+    let mut changes = Changes {
         inbox_item: Some(item.id),
         contact: (!contact_is_current).then(|| ContactUpsert {
             id: contact_id,
@@ -192,13 +212,55 @@ fn inbound_changes(ports: &Ports, snap: &Snapshot, item: &InboxItem, m: &Inbound
             profile_name: m.profile_name.clone(),
             last_inbound_at: sent_at,
         }),
-        conversation: Some(conversation),
-        messages: vec![message],
+        messages: vec![NewMessage {
+            id: ports.ids.new_id(),
+            direction: Direction::Inbound,
+            sender_type: SenderType::Contact,
+            sender_user_id: None,
+            wamid: Some(m.wamid.clone()),
+            message_type: m.message_type.clone(),
+            text: m.text.clone(),
+            content: m.content.clone(),
+            status: MessageStatus::Received,
+            reply_to_wamid: m.context_wamid.clone(),
+            client_id: None,
+            is_internal_note: false,
+            wa_timestamp: wa_time(m.timestamp, now),
+            error: m.errors.first().map(|e| (e.code, e.describe())),
+            created_at: now,
+        }],
+        ..Changes::default()
     };
-    (changes, created)
+    bot::on_message(ports, key, snap, &mut changes, &mut conv, m, created).await?;
+    changes.conversation =
+        Some(if created { ConversationWrite::Insert(conv) } else { ConversationWrite::Update(conv) });
+    Ok(Some((changes, created)))
 }
 
-fn inbound_events(key: &ConversationKey, snap: &Snapshot, committed: &Committed, created: bool) -> Vec<EventDraft> {
+/// The changes a flow timer makes, or None when it no longer applies.
+async fn timer_changes(
+    ports: &Ports,
+    key: &ConversationKey,
+    snap: &Snapshot,
+    item: &InboxItem,
+    t: &TimerFired,
+) -> Result<Option<(Changes, bool)>, HandleError> {
+    let Some(mut conv) = snap.conversation.clone() else { return Ok(None) };
+    let mut changes = Changes { inbox_item: Some(item.id), ..Changes::default() };
+    if !bot::on_timer(ports, key, snap, &mut changes, &mut conv, t).await? {
+        return Ok(None);
+    }
+    changes.conversation = Some(ConversationWrite::Update(conv));
+    Ok(Some((changes, false)))
+}
+
+fn events_of(
+    key: &ConversationKey,
+    snap: &Snapshot,
+    before: Option<&ConversationRecord>,
+    committed: &Committed,
+    created: bool,
+) -> Vec<EventDraft> {
     let Some(conversation) = &committed.conversation else {
         return Vec::new();
     };
@@ -208,13 +270,15 @@ fn inbound_events(key: &ConversationKey, snap: &Snapshot, committed: &Committed,
         wa_id: key.contact_wa_id.clone(),
         name: contact.and_then(|c| c.name.clone().or_else(|| c.profile_name.clone())),
     };
+    let view =
+        || serde_json::to_value(ConversationView::of(conversation, key.number_id, summary.clone())).unwrap_or_default();
     let mut events = Vec::new();
     if created {
         events.push(EventDraft {
             org: key.org,
             event_type: "conversation.created",
             conversation_id: Some(conversation.id),
-            data: serde_json::to_value(ConversationView::of(conversation, key.number_id, summary)).unwrap_or_default(),
+            data: view(),
         });
     }
     for (message, reply_to) in &committed.messages {
@@ -223,6 +287,24 @@ fn inbound_events(key: &ConversationKey, snap: &Snapshot, committed: &Committed,
             event_type: "message.created",
             conversation_id: Some(conversation.id),
             data: serde_json::to_value(MessageView::of_new(message, conversation.id, *reply_to)).unwrap_or_default(),
+        });
+    }
+    let changed = |b: &ConversationRecord| {
+        b.status != conversation.status
+            || b.is_bot_active != conversation.is_bot_active
+            || b.assigned_agent_id != conversation.assigned_agent_id
+            || b.queue_id != conversation.queue_id
+    };
+    let status_changed = match before {
+        Some(b) => changed(b),
+        None => !created || conversation.status != ConversationStatus::Queued,
+    };
+    if status_changed && !created {
+        events.push(EventDraft {
+            org: key.org,
+            event_type: "conversation.updated",
+            conversation_id: Some(conversation.id),
+            data: view(),
         });
     }
     events

@@ -2,6 +2,7 @@
 //! handles one conversation's items strictly in order, the organization actor that sequences and
 //! fans out events, and the counters ops read.
 
+pub mod bot;
 pub mod conversation;
 pub mod handling;
 pub mod org;

@@ -1,0 +1,47 @@
+//! Tags of an organization, and the tags on conversations.
+
+use crate::db::{Conn, StoreError};
+use crate::{sql_exec, sql_scalar};
+use chrono::{DateTime, Utc};
+use pytake_actors::OrgId;
+use uuid::Uuid;
+
+/// The tag called `name`, created when new.
+pub async fn ensure(c: &mut dyn Conn, org: OrgId, name: &str, now: DateTime<Utc>) -> Result<Uuid, StoreError> {
+    sql_exec!(
+        c,
+        "INSERT INTO tags (id, organization_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (organization_id, name) DO NOTHING",
+        Uuid::now_v7(),
+        org.as_uuid(),
+        name,
+        now
+    )?;
+    Ok(sql_scalar!(
+        c,
+        fetch_one,
+        Uuid,
+        "SELECT id FROM tags WHERE organization_id = $1 AND name = $2",
+        org.as_uuid(),
+        name
+    )?)
+}
+
+pub async fn tag_conversation(
+    c: &mut dyn Conn,
+    org: OrgId,
+    conversation: Uuid,
+    tag: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "INSERT INTO conversation_tags (organization_id, conversation_id, tag_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+        org.as_uuid(),
+        conversation,
+        tag,
+        now
+    )?;
+    Ok(())
+}
