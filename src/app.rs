@@ -80,7 +80,8 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     // On SQLite a webhook acknowledgement waits for the processing batch in progress: keep those short.
     let commit_batch = if db.backend() == Backend::Sqlite { 32 } else { 128 };
     let committer = Committer::start(db.clone(), clock.clone(), metrics.clone(), commit_workers, commit_batch);
-    let store = Arc::new(SqlConversationStore::new(db.clone(), committer));
+    let routing = Arc::new(crate::store::routing::RoutingCache::default());
+    let store = Arc::new(SqlConversationStore::new(db.clone(), committer, routing.clone()));
     let outbox = Arc::new(LateOutbox::default());
     let f = &settings.flows;
     let registry = Registry::new(
@@ -145,6 +146,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         Duration::from_millis(settings.flows.timer_poll_ms),
     );
     let state = AppState {
+        routing,
         numbers,
         sender,
         graph,

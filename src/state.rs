@@ -25,6 +25,8 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub registry: Arc<Registry>,
     pub numbers: Arc<NumberDirectory>,
+    /// Which flow starts a conversation (invalidate after changing chatbots, flows or numbers).
+    pub routing: Arc<crate::store::routing::RoutingCache>,
     pub ingest: Ingest,
     pub sender: crate::outbound::sender::OutboundSender,
     pub graph: crate::outbound::graph::GraphClient,

@@ -150,6 +150,11 @@ impl Drop for FakeGraph {
 impl FakeGraph {
     /// Starts the fake on an ephemeral loopback port.
     pub fn start() -> std::io::Result<FakeGraph> {
+        FakeGraph::start_on("127.0.0.1:0".parse().map_err(std::io::Error::other)?, 2)
+    }
+
+    /// Starts the fake on `addr` with `workers` threads.
+    pub fn start_on(addr: std::net::SocketAddr, workers: usize) -> std::io::Result<FakeGraph> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             counter: AtomicU64::new(0),
@@ -170,10 +175,10 @@ impl FakeGraph {
                         .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
                         .route("/{version}/{phone_number_id}/messages", web::post().to(messages))
                 })
-                .workers(2)
+                .workers(workers.max(1))
                 .disable_signals()
                 .shutdown_timeout(1)
-                .bind(("127.0.0.1", 0));
+                .bind(addr);
                 let server = match server {
                     Ok(s) => s,
                     Err(e) => {

@@ -2,6 +2,7 @@
 //! writes a JSON result (`--json`) and prints the line to paste into docs/BENCHMARKS.md.
 
 mod api;
+mod flow;
 mod report;
 mod webhook;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Scenario {
     /// Signed webhook deliveries at a fixed rate (open loop), then drain and reconcile.
     Webhook(webhook::Args),
+    /// Messages answered by a flow through the outbox to an in-process fake Graph API (end to end).
+    Flow(flow::Args),
 }
 
 #[tokio::main]
@@ -26,6 +29,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.scenario {
         Scenario::Webhook(args) => webhook::run(args).await,
+        Scenario::Flow(args) => flow::run(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

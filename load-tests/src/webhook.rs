@@ -7,11 +7,10 @@
 use crate::api::Api;
 use crate::report::{Percentiles, histogram, percentiles, write_json};
 use futures_util::StreamExt;
-use hmac::{Hmac, Mac};
+use pytake_load::fake_graph::sign;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -193,12 +192,6 @@ impl Generator {
     }
 }
 
-fn sign(secret: &str, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(body.as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn run(args: Args) -> Result<bool, BoxError> {
@@ -253,7 +246,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         let (client, url, secret) = (client.clone(), url.clone(), args.app_secret.clone());
         let (latency, statuses, acked) = (latency.clone(), statuses.clone(), acked_messages.clone());
         tasks.push(tokio::spawn(async move {
-            let signature = sign(&secret, &delivery.body);
+            let signature = sign(&secret, delivery.body.as_bytes());
             let result = client
                 .post(&url)
                 .header("content-type", "application/json")

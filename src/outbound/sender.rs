@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 #[derive(Clone, Debug)]
@@ -46,7 +46,12 @@ pub struct SenderConfig {
 
 struct Job {
     row: outbox::OutboxRow,
+    /// A row this node just wrote is ours until then: sent without a claim.
+    fresh_until: Option<Instant>,
 }
+
+/// An accepted send to record, and who waits for the record.
+type SentNote = (outbox::SentRecord, oneshot::Sender<Result<(), StoreError>>);
 
 struct Shared {
     db: Db,
@@ -57,6 +62,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     config: SenderConfig,
     workers: DashMap<Uuid, mpsc::UnboundedSender<Job>>,
+    recorder: mpsc::UnboundedSender<SentNote>,
 }
 
 #[derive(Clone)]
@@ -74,8 +80,10 @@ impl OutboundSender {
         clock: Arc<dyn Clock>,
         config: SenderConfig,
     ) -> OutboundSender {
-        let shared =
-            Arc::new(Shared { db, graph, directory, registry, metrics, clock, config, workers: DashMap::new() });
+        let (recorder, notes) = mpsc::unbounded_channel();
+        actix::spawn(record_sent(db.clone(), clock.clone(), notes));
+        let workers = DashMap::new();
+        let shared = Arc::new(Shared { db, graph, directory, registry, metrics, clock, config, workers, recorder });
         let sender = OutboundSender { shared };
         let sweeper = sender.clone();
         actix::spawn(async move {
@@ -96,7 +104,7 @@ impl OutboundSender {
         drop(c);
         let n = rows.len();
         for row in rows {
-            self.submit(Job { row });
+            self.submit(Job { row, fresh_until: None });
         }
         Ok(n)
     }
@@ -125,6 +133,8 @@ impl OutboundSender {
 impl OutboxSink for OutboundSender {
     fn enqueue(&self, org: OrgId, number_id: Uuid, items: Vec<NewOutbox>) {
         let now = self.shared.clock.now();
+        // Half the fresh lease, so a slow queue falls back to claiming well before others may.
+        let fresh_until = Instant::now() + Duration::from_secs(outbox::FRESH_LEASE_SECS as u64 / 2);
         for o in items {
             self.submit(Job {
                 row: outbox::OutboxRow {
@@ -140,6 +150,7 @@ impl OutboxSink for OutboundSender {
                     attempts: 0,
                     next_attempt_at: now,
                 },
+                fresh_until: Some(fresh_until),
             });
         }
     }
@@ -265,6 +276,7 @@ impl Worker {
                             self.held.insert(recipient.clone(), Instant::now() + after);
                             let mut job = job;
                             job.row.attempts += 1;
+                            job.fresh_until = None;
                             self.requeue(job);
                         }
                         Outcome::Later => {
@@ -325,11 +337,13 @@ async fn try_send(shared: &Shared, job: &Job) -> Result<Outcome, StoreError> {
     let org = OrgId::assume_verified(row.organization_id);
     let now = shared.clock.now();
     let lease = now + ChronoDuration::from_std(shared.config.lease).unwrap_or_default();
-    let mut tx = shared.db.begin().await?;
-    let claimed = outbox::claim(&mut tx, row.id, lease, now).await?;
-    tx.commit().await?;
-    if !claimed {
-        return Ok(Outcome::Skipped);
+    if job.fresh_until.is_none_or(|until| Instant::now() >= until) {
+        let mut tx = shared.db.begin().await?;
+        let claimed = outbox::claim(&mut tx, row.id, lease, now).await?;
+        tx.commit().await?;
+        if !claimed {
+            return Ok(Outcome::Skipped);
+        }
     }
     let Some(info) = shared.directory.sending(org, row.number_id).await? else {
         fail(shared, org, row, None, "the WhatsApp number no longer exists", None).await?;
@@ -361,9 +375,12 @@ async fn try_send(shared: &Shared, job: &Job) -> Result<Outcome, StoreError> {
     match result {
         Ok(wamid) => {
             shared.metrics.add("pytake_outbound_total", "sent", 1);
-            let mut tx = shared.db.begin().await?;
-            outbox::mark_sent(&mut tx, org, row, &wamid, shared.clock.now()).await?;
-            tx.commit().await?;
+            let (done, recorded) = oneshot::channel();
+            let note = ((row.organization_id, row.id, row.message_id, wamid), done);
+            if shared.recorder.send(note).is_err() {
+                return Err(StoreError::Unavailable("the send recorder stopped".into()));
+            }
+            recorded.await.map_err(|_| StoreError::Unavailable("the send recorder stopped".into()))??;
             Ok(Outcome::Sent)
         }
         Err(error) => {
@@ -430,4 +447,33 @@ async fn fail(
         });
     }
     Ok(())
+}
+
+/// Records accepted sends in batches (one transaction for whatever arrived meanwhile), answering
+/// each sender when its record is committed.
+async fn record_sent(db: Db, clock: Arc<dyn Clock>, mut notes: mpsc::UnboundedReceiver<SentNote>) {
+    const MAX_BATCH: usize = 512;
+    while let Some(first) = notes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match notes.try_recv() {
+                Ok(n) => batch.push(n),
+                Err(_) => break,
+            }
+        }
+        let records: Vec<outbox::SentRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
+        let result = async {
+            let mut tx = db.begin().await?;
+            outbox::mark_sent_many(&mut tx, &records, clock.now()).await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => batch.into_iter().for_each(|(_, done)| drop(done.send(Ok(())))),
+            Err(e) => {
+                let message = e.to_string();
+                batch.into_iter().for_each(|(_, done)| drop(done.send(Err(StoreError::Failed(message.clone())))));
+            }
+        }
+    }
 }

@@ -67,6 +67,59 @@ pub async fn upsert_inbound(
     )?)
 }
 
+/// One contact seen on an inbound message, for [`upsert_inbound_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct InboundContact<'a> {
+    pub org: OrgId,
+    /// The id used when the contact is new.
+    pub new_id: Uuid,
+    pub wa_id: &'a str,
+    pub profile_name: Option<&'a str>,
+    pub seen_at: DateTime<Utc>,
+}
+
+/// Many [`upsert_inbound`]s at once: one statement on PostgreSQL (the input must name each
+/// (organization, wa_id) once), one by one on SQLite.
+pub async fn upsert_inbound_many(
+    c: &mut dyn Conn,
+    rows: &[InboundContact<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<ContactRow>, StoreError> {
+    use crate::db::ConnRef;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    match c.conn() {
+        ConnRef::Postgres(conn) => Ok(sqlx::query_as::<_, ContactRow>(
+            "INSERT INTO contacts (id, organization_id, wa_id, profile_name, attributes, lifecycle_stage, is_blocked, is_vip, opt_in,
+                 last_inbound_at, created_at, updated_at)
+             SELECT u.id, u.organization_id, u.wa_id, u.profile_name, '{}'::jsonb, 'lead', false, false, false, u.seen_at, $1, $1
+             FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
+                 AS u(id, organization_id, wa_id, profile_name, seen_at)
+             ON CONFLICT (organization_id, wa_id) DO UPDATE SET
+                 profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+                 last_inbound_at = EXCLUDED.last_inbound_at, updated_at = EXCLUDED.updated_at, deleted_at = NULL
+             RETURNING id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+                 is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at",
+        )
+        .bind(now)
+        .bind(rows.iter().map(|r| r.new_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.org.as_uuid()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.wa_id.to_string()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.profile_name.map(String::from)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.seen_at).collect::<Vec<_>>())
+        .fetch_all(conn)
+        .await?),
+        ConnRef::Sqlite(_) => {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(upsert_inbound(c, r.org, r.new_id, r.wa_id, r.profile_name, r.seen_at, now).await?);
+            }
+            Ok(out)
+        }
+    }
+}
+
 pub async fn find_by_wa_id(c: &mut dyn Conn, org: OrgId, wa_id: &str) -> Result<Option<ContactRow>, StoreError> {
     Ok(sql_as!(
         c,

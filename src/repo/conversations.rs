@@ -282,6 +282,73 @@ pub async fn insert_if_absent(
     Ok(n == 1)
 }
 
+/// Many [`insert_if_absent`]s at once (one statement on PostgreSQL): (organization, number,
+/// record). Returns the ids inserted; a conversation already open for the contact and number
+/// inserts nothing.
+pub async fn insert_if_absent_many(
+    c: &mut dyn Conn,
+    rows: &[(OrgId, Uuid, &ConversationRecord)],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    use crate::db::ConnRef;
+    let mut inserted = std::collections::HashSet::new();
+    if rows.is_empty() {
+        return Ok(inserted);
+    }
+    match c.conn() {
+        ConnRef::Postgres(conn) => {
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
+                     department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
+                     flow_id, flow_version_id, flow_state, version, created_at, updated_at, handoff_note)
+                 SELECT u.id, u.organization_id, u.contact_id, u.number_id, u.status, u.is_bot_active, u.assigned_agent_id,
+                     u.department_id, u.queue_id, u.priority, u.queued_at, u.last_message_at, u.last_inbound_at, u.window_expires_at,
+                     u.unread_count, u.flow_id, u.flow_version_id, u.flow_state::jsonb, u.version, u.created_at, $1, u.handoff_note
+                 FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::bool[], $8::uuid[], $9::uuid[],
+                     $10::uuid[], $11::int4[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
+                     $16::int4[], $17::uuid[], $18::uuid[], $19::text[], $20::int8[], $21::timestamptz[], $22::text[])
+                     AS u(id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id, department_id,
+                          queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id,
+                          flow_version_id, flow_state, version, created_at, handoff_note)
+                 ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(now)
+            .bind(rows.iter().map(|r| r.2.id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.0.as_uuid()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.contact_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.status.as_str().to_string()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.is_bot_active).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.assigned_agent_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.department_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.queue_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.priority).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.queued_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.last_message_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.last_inbound_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.window_expires_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.unread_count).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.flow_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.flow_version_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.flow_state.to_string()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.version).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.created_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2.handoff_note.clone()).collect::<Vec<_>>())
+            .fetch_all(conn)
+            .await?;
+            inserted.extend(ids);
+        }
+        ConnRef::Sqlite(_) => {
+            for (org, number_id, record) in rows {
+                if insert_if_absent(c, *org, *number_id, record, now).await? {
+                    inserted.insert(record.id);
+                }
+            }
+        }
+    }
+    Ok(inserted)
+}
+
 /// Removes a conversation created in the same transaction (compensation when its first message
 /// turns out to be a duplicate).
 pub async fn delete_new(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<(), StoreError> {

@@ -184,6 +184,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(v)
 }
 
@@ -272,6 +273,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(a)
 }
 
@@ -291,5 +293,6 @@ pub async fn delete(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uui
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(())
 }

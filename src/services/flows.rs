@@ -239,6 +239,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(FlowView::from(&row))
 }
 
@@ -321,6 +322,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(FlowView::from(&after))
 }
 
@@ -340,6 +342,7 @@ pub async fn delete(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uui
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(())
 }
 
@@ -450,6 +453,7 @@ pub async fn publish(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uu
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(VersionView::from(&version))
 }
 

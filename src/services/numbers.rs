@@ -267,6 +267,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     state.numbers.invalidate(&row.phone_number_id);
     Ok(view)
 }
@@ -350,6 +351,7 @@ pub async fn update(
     }
     audit::record(&mut tx, Some(p.org.as_uuid()), Some(p), meta, change, now).await?;
     tx.commit().await?;
+    state.routing.invalidate();
     state.numbers.invalidate(&after.phone_number_id);
     Ok(a)
 }
@@ -373,6 +375,7 @@ pub async fn delete(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uui
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     state.numbers.invalidate(&before.phone_number_id);
     Ok(())
 }
@@ -402,5 +405,6 @@ pub async fn webhook_setup(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(WebhookSetup { callback_url: format!("{}/api/v1/webhooks/meta", base_url.trim_end_matches('/')), verify_token })
 }

@@ -155,6 +155,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(view)
 }
 
@@ -227,6 +228,7 @@ async fn apply_update(
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(a)
 }
 
@@ -273,5 +275,6 @@ pub async fn delete(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uui
     )
     .await?;
     tx.commit().await?;
+    state.routing.invalidate();
     Ok(())
 }

@@ -246,7 +246,7 @@ pub async fn send(state: &AppState, p: &Principal, conversation_id: Uuid, req: S
             tx.rollback().await?;
             continue;
         }
-        outbox::insert(&mut tx, &outbox_row(p, number_id, &out, now), now).await?;
+        outbox::insert(&mut tx, &outbox::fresh_row(p.org, number_id, &out, now), now).await?;
         if !conversations::update_versioned(&mut tx, p.org, &record, now).await? {
             tx.rollback().await?;
             continue;
@@ -265,25 +265,4 @@ pub async fn send(state: &AppState, p: &Principal, conversation_id: Uuid, req: S
         return Ok(Sent { message: view, created: true });
     }
     Err(ApiError::conflict("conversation_busy", "the conversation kept changing; try again"))
-}
-
-fn outbox_row(
-    p: &Principal,
-    number_id: Uuid,
-    out: &NewOutbox,
-    now: chrono::DateTime<chrono::Utc>,
-) -> outbox::OutboxRow {
-    outbox::OutboxRow {
-        id: out.id,
-        organization_id: p.org.as_uuid(),
-        number_id,
-        conversation_id: Some(out.conversation_id),
-        message_id: Some(out.message_id),
-        recipient: out.recipient.clone(),
-        kind: out.kind.clone(),
-        payload: sqlx::types::Json(out.payload.clone()),
-        state: "pending".into(),
-        attempts: 0,
-        next_attempt_at: now,
-    }
 }

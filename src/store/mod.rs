@@ -4,18 +4,20 @@
 //! conditionally), so an item's effects are written exactly once however often it is attempted.
 
 pub mod committer;
+pub mod routing;
 pub mod steps;
 
 use crate::db::{Db, StoreError};
-use crate::repo::{chatbots, contacts, conversations, flows, inbox, numbers, organizations};
+use crate::repo::{contacts, conversations, flows, inbox};
 use async_trait::async_trait;
 use committer::{Committer, Op};
 use dashmap::DashMap;
 use pytake_actors::OrgId;
-use pytake_actors::domain::conversation::{Changes, Committed, ConversationKey, NumberRecord, Snapshot, StatusApplied};
+use pytake_actors::domain::conversation::{Changes, Committed, ConversationKey, Snapshot, StatusApplied};
 use pytake_actors::domain::inbound::{InboxPayload, StatusUpdate};
 use pytake_actors::flow::{Flow, FlowJson, FlowSettings, LoadedFlow};
 use pytake_actors::ports::{CommitError, ConversationStore, InboxItem, StoreFailure};
+use routing::RoutingCache;
 use std::sync::Arc;
 use steps::{ChangesOutcome, StatusOutcome};
 use uuid::Uuid;
@@ -25,13 +27,14 @@ pub struct SqlConversationStore {
     committer: Committer,
     /// Parsed flow versions by id (versions never change).
     versions: DashMap<Uuid, Arc<LoadedFlow>>,
+    routing: Arc<RoutingCache>,
 }
 
 const VERSION_CACHE: usize = 2_000;
 
 impl SqlConversationStore {
-    pub fn new(db: Db, committer: Committer) -> Self {
-        SqlConversationStore { db, committer, versions: DashMap::new() }
+    pub fn new(db: Db, committer: Committer, routing: Arc<RoutingCache>) -> Self {
+        SqlConversationStore { db, committer, versions: DashMap::new(), routing }
     }
 
     async fn load_version(&self, org: OrgId, version_id: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
@@ -55,24 +58,11 @@ impl SqlConversationStore {
     }
 
     async fn published(&self, org: OrgId, flow_id: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
-        let mut c = self.db.conn().await.map_err(failure)?;
-        let version = flows::published_version_id(&mut c, org, flow_id).await.map_err(failure)?;
-        drop(c);
-        match version {
+        match self.routing.published_version(&self.db, org, flow_id).await.map_err(failure)? {
             Some(v) => self.load_version(org, v).await,
             None => Ok(None),
         }
     }
-}
-
-/// Whether `text` calls for a keyword: the whole message, or one of its words, case-insensitively.
-fn keyword_matches(text: &str, keyword: &str) -> bool {
-    let text = text.trim().to_lowercase();
-    let keyword = keyword.trim().to_lowercase();
-    !keyword.is_empty()
-        && (text == keyword
-            || text.split(|c: char| !c.is_alphanumeric()).any(|w| w == keyword)
-            || (keyword.contains(' ') && text.contains(&keyword)))
 }
 
 fn failure(e: StoreError) -> StoreFailure {
@@ -107,11 +97,13 @@ impl ConversationStore for SqlConversationStore {
     }
 
     async fn snapshot(&self, key: &ConversationKey) -> Result<Snapshot, StoreFailure> {
-        let mut c = self.db.conn().await.map_err(failure)?;
-        let number = numbers::get_any(&mut c, key.org, key.number_id)
+        let context = self
+            .routing
+            .number(&self.db, key.org, key.number_id)
             .await
             .map_err(failure)?
             .ok_or_else(|| StoreFailure(format!("number {} is not in organization {}", key.number_id, key.org)))?;
+        let mut c = self.db.conn().await.map_err(failure)?;
         let contact = contacts::find_by_wa_id(&mut c, key.org, &key.contact_wa_id).await.map_err(failure)?;
         let conversation = match &contact {
             Some(k) => conversations::find_open(&mut c, key.org, key.number_id, k.id)
@@ -122,20 +114,9 @@ impl ConversationStore for SqlConversationStore {
                 .map_err(failure)?,
             None => None,
         };
-        let timezone = organizations::get_own(&mut c, key.org)
-            .await
-            .map_err(failure)?
-            .and_then(|o| o.timezone.parse::<chrono_tz::Tz>().ok())
-            .unwrap_or(chrono_tz::UTC);
         Ok(Snapshot {
-            timezone,
-            number: NumberRecord {
-                id: number.id,
-                phone_number_id: number.phone_number_id,
-                default_chatbot_id: number.default_chatbot_id,
-                default_flow_id: number.default_flow_id,
-                default_department_id: number.default_department_id,
-            },
+            timezone: context.timezone,
+            number: context.number,
             contact: contact.as_ref().map(steps::contact_record),
             conversation,
         })
@@ -184,45 +165,10 @@ impl ConversationStore for SqlConversationStore {
         key: &ConversationKey,
         first_text: Option<&str>,
     ) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
-        let mut c = self.db.conn().await.map_err(failure)?;
-        let Some(number) = numbers::get_any(&mut c, key.org, key.number_id).await.map_err(failure)? else {
+        let Some(table) = self.routing.table(&self.db, key.org, key.number_id).await.map_err(failure)? else {
             return Ok(None);
         };
-        let bots = chatbots::for_number(&mut c, key.org, key.number_id).await.map_err(failure)?;
-        let default_bot_flow = match number.default_chatbot_id {
-            Some(id) => chatbots::get(&mut c, key.org, id)
-                .await
-                .map_err(failure)?
-                .filter(|b| b.is_active)
-                .and_then(|b| b.main_flow_id),
-            None => None,
-        };
-        drop(c);
-        let keywords = |b: &chatbots::ChatbotRow| -> Vec<String> {
-            b.triggers
-                .0
-                .get("keywords")
-                .and_then(|k| k.as_array())
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let by_keyword = first_text.and_then(|t| {
-            bots.iter().find(|b| keywords(b).iter().any(|k| keyword_matches(t, k))).and_then(|b| b.main_flow_id)
-        });
-        let default_trigger = bots
-            .iter()
-            .find(|b| b.triggers.0.get("default").and_then(|d| d.as_bool()).unwrap_or(false))
-            .and_then(|b| b.main_flow_id);
-        // A bot's fallback flow answers when none of the main flows can run (unpublished, deleted).
-        let fallbacks = bots.iter().filter(|b| {
-            b.main_flow_id.is_some() || b.triggers.0.get("fallback").and_then(|f| f.as_bool()).unwrap_or(false)
-        });
-        let fallbacks: Vec<Uuid> = fallbacks.filter_map(|b| b.fallback_flow_id).collect();
-        let candidates = [by_keyword, number.default_flow_id, default_bot_flow, default_trigger]
-            .into_iter()
-            .flatten()
-            .chain(fallbacks);
-        for candidate in candidates {
+        for candidate in table.candidates(first_text) {
             if let Some(flow) = self.published(key.org, candidate).await? {
                 return Ok(Some(flow));
             }

@@ -108,7 +108,7 @@ pub async fn apply_changes(
             conv.version += 1;
         }
     }
-    apply_extras(c, key, changes, now).await?;
+    apply_extras(c, key, changes, now, true).await?;
     Ok(ChangesOutcome::Committed(Box::new(Committed { contact, conversation, messages: stored })))
 }
 
@@ -181,10 +181,11 @@ pub async fn apply_status(
     }))
 }
 
-/// Applies many actors' change sets with a few statements in all: one claim, one message insert and
-/// one conversation update for the whole batch (contacts, new conversations and reply links, which
-/// are rare, one by one). Each change set's outcome is read from what those statements returned,
-/// and a failed one is undone exactly as in [`apply_changes`].
+/// Applies many actors' change sets with a few statements in all: one claim, one contact upsert,
+/// one conversation insert, one message insert, one conversation update, one outbox insert and one
+/// analytics insert for the whole batch (reply links, timers, contact fields and tags, which are
+/// rare, one by one). Each change set's outcome is read from what those statements returned, and a
+/// failed one is undone exactly as in [`apply_changes`].
 pub async fn apply_changes_batch(
     c: &mut dyn Conn,
     sets: &[(&ConversationKey, &Changes)],
@@ -209,32 +210,53 @@ pub async fn apply_changes_batch(
         }
     }
 
-    // 2. Contacts and new conversations (rare) one by one; reply links resolved.
+    // 2. Contacts at once (each (organization, wa_id) once), then new conversations at once.
+    let mut wanted: Vec<contacts::InboundContact<'_>> = Vec::new();
+    for (w, (key, ch)) in work.iter().zip(sets) {
+        if let (None, Some(u)) = (&w.done, &ch.contact) {
+            match wanted.iter_mut().find(|x| x.org == key.org && x.wa_id == u.wa_id) {
+                Some(x) => x.seen_at = x.seen_at.max(u.last_inbound_at),
+                None => wanted.push(contacts::InboundContact {
+                    org: key.org,
+                    new_id: u.id,
+                    wa_id: &u.wa_id,
+                    profile_name: u.profile_name.as_deref(),
+                    seen_at: u.last_inbound_at,
+                }),
+            }
+        }
+    }
+    let upserted = contacts::upsert_inbound_many(c, &wanted, now).await?;
+    for (w, (key, ch)) in work.iter_mut().zip(sets) {
+        if let (None, Some(u)) = (&w.done, &ch.contact) {
+            let row = upserted.iter().find(|r| r.organization_id == key.org.as_uuid() && r.wa_id == u.wa_id);
+            w.contact = Some(contact_record(
+                row.ok_or_else(|| StoreError::Corrupt(format!("contact {} not upserted", u.wa_id)))?,
+            ));
+        }
+    }
+    let mut creating: Vec<(pytake_actors::OrgId, Uuid, pytake_actors::domain::conversation::ConversationRecord)> =
+        Vec::new();
+    for (w, (key, ch)) in work.iter().zip(sets) {
+        if let (None, Some(ConversationWrite::Insert(record))) = (&w.done, &ch.conversation) {
+            let mut record = record.clone();
+            if let Some(k) = &w.contact {
+                record.contact_id = k.id;
+            }
+            creating.push((key.org, key.number_id, record));
+        }
+    }
+    let refs: Vec<_> = creating.iter().map(|(o, n, r)| (*o, *n, r)).collect();
+    let created = conversations::insert_if_absent_many(c, &refs, now).await?;
+    let mut creating = creating.into_iter();
     for (w, (key, ch)) in work.iter_mut().zip(sets) {
         if w.done.is_some() {
             continue;
         }
-        if let Some(u) = &ch.contact {
-            w.contact = Some(contact_record(
-                &contacts::upsert_inbound(
-                    c,
-                    key.org,
-                    u.id,
-                    &u.wa_id,
-                    u.profile_name.as_deref(),
-                    u.last_inbound_at,
-                    now,
-                )
-                .await?,
-            ));
-        }
         match &ch.conversation {
-            Some(ConversationWrite::Insert(record)) => {
-                let mut record = record.clone();
-                if let Some(k) = &w.contact {
-                    record.contact_id = k.id;
-                }
-                if !conversations::insert_if_absent(c, key.org, key.number_id, &record, now).await? {
+            Some(ConversationWrite::Insert(_)) => {
+                let Some((_, _, record)) = creating.next() else { continue };
+                if !created.contains(&record.id) {
                     unclaim(c, ch.inbox_item).await?;
                     w.done = Some(ChangesOutcome::Conflict);
                     continue;
@@ -323,12 +345,19 @@ pub async fn apply_changes_batch(
         }
     }
 
-    // 5. The rest of each committed change set.
+    // 5. The rest of each committed change set; outbox rows and analytics events in one statement.
+    let mut fresh = Vec::new();
+    let mut events = Vec::new();
     for (w, (key, ch)) in work.iter().zip(sets) {
         if w.done.is_none() {
-            apply_extras(c, key, ch, now).await?;
+            apply_extras(c, key, ch, now, false).await?;
+            fresh.extend(ch.outbox.iter().map(|o| outbox::fresh_row(key.org, key.number_id, o, now)));
+            let conversation = w.conversation.as_ref().map(|c| c.id);
+            events.extend(ch.analytics.iter().map(|a| (key.org, conversation, a)));
         }
     }
+    outbox::insert_many(c, &fresh, now).await?;
+    analytics::insert_many(c, &events, now).await?;
 
     Ok(work
         .into_iter()
@@ -454,12 +483,15 @@ pub async fn apply_statuses_batch(
 }
 
 /// The parts of a committed change set that need no undoing: timers, outbox rows, contact fields,
-/// analytics and tags. Run only after the change set's conversation write succeeded.
+/// analytics and tags. Run only after the change set's conversation write succeeded. Without
+/// `with_batched`, outbox rows and analytics events are left to the caller (written for a whole
+/// batch at once).
 pub async fn apply_extras(
     c: &mut dyn Conn,
     key: &ConversationKey,
     changes: &Changes,
     now: DateTime<Utc>,
+    with_batched: bool,
 ) -> Result<(), StoreError> {
     let Some(conv) = (match &changes.conversation {
         Some(ConversationWrite::Insert(r)) | Some(ConversationWrite::Update(r)) => Some(r),
@@ -483,31 +515,17 @@ pub async fn apply_extras(
             }
         }
     }
-    for o in &changes.outbox {
-        outbox::insert(
-            c,
-            &outbox::OutboxRow {
-                id: o.id,
-                organization_id: org.as_uuid(),
-                number_id: key.number_id,
-                conversation_id: Some(o.conversation_id),
-                message_id: Some(o.message_id),
-                recipient: o.recipient.clone(),
-                kind: o.kind.clone(),
-                payload: sqlx::types::Json(o.payload.clone()),
-                state: "pending".into(),
-                attempts: 0,
-                next_attempt_at: now,
-            },
-            now,
-        )
-        .await?;
+    if with_batched {
+        let rows: Vec<outbox::OutboxRow> =
+            changes.outbox.iter().map(|o| outbox::fresh_row(org, key.number_id, o, now)).collect();
+        outbox::insert_many(c, &rows, now).await?;
     }
     if let Some(fields) = &changes.contact_fields {
         contacts::apply_fields(c, org, conv.contact_id, fields, now).await?;
     }
-    for a in &changes.analytics {
-        analytics::insert(c, org, Some(conv.id), a, now).await?;
+    if with_batched {
+        let events: Vec<_> = changes.analytics.iter().map(|a| (org, Some(conv.id), a)).collect();
+        analytics::insert_many(c, &events, now).await?;
     }
     for name in &changes.tags {
         let tag = tags::ensure(c, org, name.trim(), now).await?;

@@ -396,7 +396,10 @@ pub async fn on_message(
             conv.flow_version_id = Some(flow.version_id);
             bot.analytics(changes, Some(flow.flow_id), None, "flow_started", json!({"version_id": flow.version_id}));
             let state = FlowState { rng: conv.id.as_u64_pair().0, ..FlowState::default() };
-            bot.drive(changes, conv, flow, state, Input::Start { variables: Map::new() }).await
+            // The message that started the flow is its first `last_message`.
+            let mut variables = Map::new();
+            variables.insert("last_message".into(), Value::String(m.text.clone().unwrap_or_default()));
+            bot.drive(changes, conv, flow, state, Input::Start { variables }).await
         }
         None if !is_new => {
             // A bot conversation with nothing left to run goes to the agents.
