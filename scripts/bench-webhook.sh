@@ -13,30 +13,7 @@ RUNS="${RUNS:-3}"
 DURATION="${DURATION:-10}"
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 PORT="${PORT:-8765}"
-OUT=docs/bench/raw
-mkdir -p "$OUT"
-cargo build --release -q -p pytake -p pytake-load
-work=$(mktemp -d)
-server_pid=""
-stop() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; server_pid=""; }
-trap 'stop; rm -rf "$work"' EXIT
-
-start() { # backend
-  stop
-  rm -rf "$work/data"
-  local url="sqlite://$work/data/pytake.db"
-  if [ "$1" = postgres ]; then
-    psql "$PG_URL/postgres" -qc "drop database if exists pytake_bench with (force)" >/dev/null 2>&1 || true
-    psql "$PG_URL/postgres" -qc "create database pytake_bench" >/dev/null
-    url="$PG_URL/pytake_bench"
-  fi
-  PYTAKE__SERVER__LISTEN="127.0.0.1:$PORT" PYTAKE__STORAGE__DATA_DIR="$work/data" PYTAKE__DATABASE__URL="$url" \
-  PYTAKE__LOG__LEVEL=warn PYTAKE__BOOTSTRAP__ADMIN_PASSWORD=bench-password-1 \
-    ./target/release/pytake >"$work/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && return; sleep 0.2; done
-  echo "server did not start"; cat "$work/server.log"; exit 1
-}
+. scripts/bench-lib.sh
 
 for backend in $BACKENDS; do
   for rate in $RATES; do
