@@ -84,6 +84,8 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     let store = Arc::new(SqlConversationStore::new(db.clone(), committer, routing.clone()));
     let outbox = Arc::new(LateOutbox::default());
     let f = &settings.flows;
+    let live = Arc::new(crate::live::Live::new(settings.live.clone()));
+    let bus = Arc::new(crate::live::AssignmentHook { inner: Arc::new(LocalOnly), kick: live.assignment.kicker() });
     let registry = Registry::new(
         Ports {
             store,
@@ -94,7 +96,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
             limits: FlowLimits { max_steps: f.max_steps, max_visits: f.max_visits, max_jumps: 5 },
         },
         runtime_config(&settings),
-        Arc::new(LocalOnly),
+        bus,
         arbiters.clone(),
     );
     registry.start_reaper();
@@ -146,6 +148,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         Duration::from_millis(settings.flows.timer_poll_ms),
     );
     let state = AppState {
+        live,
         routing,
         numbers,
         sender,
@@ -163,7 +166,9 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         redis,
         settings: Arc::new(settings),
     };
-    Ok(web::Data::new(state))
+    let state = web::Data::new(state);
+    crate::live::assignment::Assigner::start(state.clone());
+    Ok(state)
 }
 
 fn runtime_config(s: &Settings) -> RuntimeConfig {
@@ -272,7 +277,8 @@ impl Application {
                 )
                 .configure(crate::routes::all)
                 .split_for_parts();
-            app.default_service(web::to(not_found))
+            app.configure(crate::routes::console::routes)
+                .default_service(web::to(not_found))
                 .wrap(cors(&settings))
                 .wrap(from_fn(crate::http::request::request_context))
         })

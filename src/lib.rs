@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod flow_http;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod outbound;
 pub mod recovery;

@@ -115,6 +115,12 @@ pub trait ConversationStore: Send + Sync + 'static {
         key: &ConversationKey,
         flow_id: Uuid,
     ) -> Result<Option<std::sync::Arc<crate::flow::LoadedFlow>>, StoreFailure>;
+
+    /// The department a queue belongs to (a handoff to a queue puts the conversation there, so the
+    /// department's agents see it at once).
+    async fn queue_department(&self, _key: &ConversationKey, _queue: Uuid) -> Result<Option<Uuid>, StoreFailure> {
+        Ok(None)
+    }
 }
 
 /// Calls HTTP APIs for flows (`api_call` nodes and webhook actions), with the server's safety rules

@@ -197,6 +197,11 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
     positive("flows.timer_poll_ms", s.flows.timer_poll_ms as i64)?;
     positive("flows.api_response_max_bytes", s.flows.api_response_max_bytes as i64)?;
     positive("outbound.max_attempts", i64::from(s.outbound.max_attempts))?;
+    positive("live.auth_timeout_secs", s.live.auth_timeout_secs as i64)?;
+    positive("live.ping_interval_secs", s.live.ping_interval_secs as i64)?;
+    positive("live.client_timeout_secs", s.live.client_timeout_secs as i64)?;
+    positive("live.max_buffer_bytes", s.live.max_buffer_bytes as i64)?;
+    positive("live.assignment_sweep_secs", s.live.assignment_sweep_secs as i64)?;
     positive("outbound.concurrency", s.outbound.concurrency as i64)?;
     positive("outbound.lease_secs", s.outbound.lease_secs as i64)?;
     positive("outbound.sweep_interval_secs", s.outbound.sweep_interval_secs as i64)?;

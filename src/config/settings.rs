@@ -23,6 +23,7 @@ pub struct Settings {
     pub actors: ActorSettings,
     pub flows: FlowSettings,
     pub outbound: OutboundSettings,
+    pub live: LiveSettings,
     #[serde(default)]
     pub ops: OpsSettings,
     pub bootstrap: BootstrapSettings,
@@ -154,6 +155,18 @@ pub struct OutboundSettings {
     pub lease_secs: u64,
     pub sweep_interval_secs: u64,
     pub backoff_scale: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    pub auth_timeout_secs: u64,
+    pub ping_interval_secs: u64,
+    pub client_timeout_secs: u64,
+    pub max_buffer_bytes: usize,
+    pub presence_grace_secs: u64,
+    pub requeue_offline_after_secs: u64,
+    pub assignment_sweep_secs: u64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

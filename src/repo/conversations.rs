@@ -209,6 +209,18 @@ pub struct ConversationFilter<'a> {
     pub status: Option<&'a str>,
     pub contact_wa_id: Option<&'a str>,
     pub number_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+    pub department_id: Option<Uuid>,
+    pub assigned_agent_id: Option<Uuid>,
+    /// Only what this agent may see: theirs, and the queued ones of their departments (or none).
+    pub visible_to_agent: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    /// A tag name.
+    pub tag: Option<&'a str>,
+    /// A lowercase `LIKE` pattern over the contact's name and number.
+    pub search: Option<&'a str>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// Conversations of `org`, newest first, before the cursor `before`.
@@ -228,15 +240,34 @@ pub async fn list(
              v.last_inbound_at, v.window_expires_at, v.unread_count, v.flow_id, v.flow_version_id, v.flow_state, v.sla_breached_at,
              v.version, v.created_at, v.updated_at, k.wa_id AS contact_wa_id, COALESCE(k.name, k.profile_name) AS contact_name
          FROM conversations v JOIN contacts k ON k.id = v.contact_id
-         WHERE v.organization_id = $1 AND ($2 IS NULL OR v.id < $2) AND ($3 IS NULL OR v.status = $3)
+         WHERE v.organization_id = $1
+           AND ($2 IS NULL OR ($14 AND v.id > $2) OR (NOT $14 AND v.id < $2))
+           AND ($3 IS NULL OR v.status = $3)
            AND ($4 IS NULL OR k.wa_id = $4) AND ($5 IS NULL OR v.number_id = $5)
-         ORDER BY v.id DESC LIMIT $6",
+           AND ($7 IS NULL OR v.queue_id = $7) AND ($8 IS NULL OR v.department_id = $8)
+           AND ($9 IS NULL OR v.assigned_agent_id = $9)
+           AND ($10 IS NULL OR v.assigned_agent_id = $10 OR (v.status = 'queued' AND v.assigned_agent_id IS NULL AND (v.department_id IS NULL
+                OR v.department_id IN (SELECT department_id FROM user_departments WHERE organization_id = $1 AND user_id = $10))))
+           AND ($11 IS NULL OR v.contact_id = $11)
+           AND ($12 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags ct JOIN tags t ON t.id = ct.tag_id
+                WHERE ct.organization_id = $1 AND ct.conversation_id = v.id AND t.name = $12))
+           AND ($13 IS NULL OR LOWER(COALESCE(k.name, '')) LIKE $13 ESCAPE '\\' OR LOWER(COALESCE(k.profile_name, '')) LIKE $13 ESCAPE '\\'
+                OR k.wa_id LIKE $13 ESCAPE '\\')
+         ORDER BY CASE WHEN $14 THEN v.id END ASC, CASE WHEN NOT $14 THEN v.id END DESC LIMIT $6",
         org.as_uuid(),
         before,
         f.status,
         f.contact_wa_id,
         f.number_id,
-        i64::from(limit) + 1
+        i64::from(limit) + 1,
+        f.queue_id,
+        f.department_id,
+        f.assigned_agent_id,
+        f.visible_to_agent,
+        f.contact_id,
+        f.tag,
+        f.search,
+        f.oldest_first
     )?)
 }
 
@@ -456,4 +487,111 @@ pub async fn update_versioned_many(
         }
     }
     Ok(written)
+}
+
+/// Records when an agent took the conversation.
+pub async fn set_assigned_at(c: &mut dyn Conn, org: OrgId, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "UPDATE conversations SET assigned_at = $3 WHERE organization_id = $1 AND id = $2",
+        org.as_uuid(),
+        id,
+        now
+    )?;
+    Ok(())
+}
+
+/// Queued, unassigned conversations, best first (priority, then the longest waiting). With
+/// `agent`, only those of the agent's departments or of none.
+pub async fn queued(
+    c: &mut dyn Conn,
+    org: OrgId,
+    agent: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ConversationRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_all,
+        ConversationRow,
+        "SELECT id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id, department_id,
+             queue_id, priority, handoff_note, queued_at, assigned_at, first_response_at, closed_at, last_message_at,
+             last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id, flow_state, sla_breached_at,
+             version, created_at, updated_at
+         FROM conversations v
+         WHERE organization_id = $1 AND status = 'queued' AND assigned_agent_id IS NULL
+           AND ($2 IS NULL OR department_id IS NULL
+                OR department_id IN (SELECT department_id FROM user_departments WHERE organization_id = $1 AND user_id = $2))
+         ORDER BY priority DESC, queued_at, id LIMIT $3",
+        org.as_uuid(),
+        agent,
+        i64::from(limit)
+    )?)
+}
+
+/// Open conversations held by each agent.
+pub async fn load_per_agent(c: &mut dyn Conn, org: OrgId) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    let rows: Vec<(Option<Uuid>, i64)> = sql_as!(
+        c,
+        fetch_all,
+        (Option<Uuid>, i64),
+        "SELECT assigned_agent_id, COUNT(*) FROM conversations
+         WHERE organization_id = $1 AND status = 'assigned' AND assigned_agent_id IS NOT NULL GROUP BY assigned_agent_id",
+        org.as_uuid()
+    )?;
+    Ok(rows.into_iter().filter_map(|(a, n)| Some((a?, n))).collect())
+}
+
+/// The ids of the conversations an agent holds.
+pub async fn held_by(c: &mut dyn Conn, org: OrgId, agent: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    Ok(crate::sql_scalar!(
+        c,
+        fetch_all,
+        Uuid,
+        "SELECT id FROM conversations WHERE organization_id = $1 AND assigned_agent_id = $2 AND status = 'assigned' ORDER BY id",
+        org.as_uuid(),
+        agent
+    )?)
+}
+
+/// Marks queued conversations whose SLA has run out; returns them (each once).
+pub async fn mark_sla_breaches(
+    c: &mut dyn Conn,
+    org: OrgId,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    let due: Vec<(Uuid, Uuid, DateTime<Utc>, i32)> = sql_as!(
+        c,
+        fetch_all,
+        (Uuid, Uuid, DateTime<Utc>, i32),
+        "SELECT v.id, q.id, v.queued_at, q.sla_minutes FROM conversations v JOIN queues q ON q.id = v.queue_id
+         WHERE v.organization_id = $1 AND v.status = 'queued' AND v.sla_breached_at IS NULL AND q.sla_minutes IS NOT NULL
+           AND v.queued_at IS NOT NULL",
+        org.as_uuid()
+    )?;
+    let mut breached = Vec::new();
+    for (id, queue, queued_at, minutes) in due {
+        if queued_at + chrono::Duration::minutes(i64::from(minutes)) <= now {
+            let n = sql_exec!(
+                c,
+                "UPDATE conversations SET sla_breached_at = $3 WHERE organization_id = $1 AND id = $2 AND sla_breached_at IS NULL",
+                org.as_uuid(),
+                id,
+                now
+            )?;
+            if n == 1 {
+                breached.push((id, queue));
+            }
+        }
+    }
+    Ok(breached)
+}
+
+/// Organizations with conversations waiting in a queue (for the assignment sweep).
+pub async fn orgs_with_queued(c: &mut dyn Conn) -> Result<Vec<Uuid>, StoreError> {
+    Ok(crate::sql_scalar!(
+        c,
+        fetch_all,
+        Uuid,
+        "SELECT DISTINCT organization_id FROM conversations WHERE status = 'queued'"
+    )?)
 }

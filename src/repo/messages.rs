@@ -496,3 +496,20 @@ pub async fn apply_status_many(
     }
     Ok(())
 }
+
+/// The newest inbound message's `wamid` (what "read" on WhatsApp marks, with everything before it).
+pub async fn latest_inbound_wamid(
+    c: &mut dyn Conn,
+    org: OrgId,
+    conversation: Uuid,
+) -> Result<Option<String>, StoreError> {
+    Ok(crate::sql_scalar!(
+        c,
+        fetch_optional,
+        String,
+        "SELECT wamid FROM messages WHERE organization_id = $1 AND conversation_id = $2 AND direction = 'inbound'
+           AND wamid IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+        org.as_uuid(),
+        conversation
+    )?)
+}

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod numbers;
 pub mod organizations;
 pub mod outbox;
+pub mod queues;
 pub mod refresh_tokens;
 pub mod tags;
 pub mod timers;

@@ -45,3 +45,34 @@ pub async fn tag_conversation(
     )?;
     Ok(())
 }
+
+/// Removes a tag (by name) from a conversation; false when it was not there.
+pub async fn untag_conversation(
+    c: &mut dyn Conn,
+    org: OrgId,
+    conversation: Uuid,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "DELETE FROM conversation_tags WHERE organization_id = $1 AND conversation_id = $2
+           AND tag_id IN (SELECT id FROM tags WHERE organization_id = $1 AND name = $3)",
+        org.as_uuid(),
+        conversation,
+        name
+    )?;
+    Ok(n > 0)
+}
+
+/// A conversation's tag names, sorted.
+pub async fn of_conversation(c: &mut dyn Conn, org: OrgId, conversation: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(sql_scalar!(
+        c,
+        fetch_all,
+        String,
+        "SELECT t.name FROM conversation_tags ct JOIN tags t ON t.id = ct.tag_id
+         WHERE ct.organization_id = $1 AND ct.conversation_id = $2 ORDER BY t.name",
+        org.as_uuid(),
+        conversation
+    )?)
+}

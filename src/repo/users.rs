@@ -195,3 +195,22 @@ pub async fn record_login(c: &mut dyn Conn, id: Uuid, now: DateTime<Utc>) -> Res
     )?;
     Ok(())
 }
+
+/// Stores an agent's presence status (what they come back as after a restart).
+pub async fn set_agent_status(
+    c: &mut dyn Conn,
+    org: OrgId,
+    id: Uuid,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "UPDATE users SET agent_status = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2",
+        org.as_uuid(),
+        id,
+        status,
+        now
+    )?;
+    Ok(())
+}

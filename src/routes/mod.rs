@@ -3,14 +3,17 @@
 
 pub mod auth;
 pub mod chatbots;
+pub mod console;
 pub mod contacts;
 pub mod conversations;
 pub mod docs;
 pub mod flows;
 pub mod health;
+pub mod live;
 pub mod numbers;
 pub mod ops;
 pub mod organizations;
+pub mod queues;
 pub mod users;
 pub mod webhooks;
 
@@ -28,6 +31,8 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .configure(contacts::routes)
         .configure(chatbots::routes)
         .configure(flows::routes)
+        .configure(queues::routes)
+        .configure(live::routes)
         .configure(docs::routes);
 }
 

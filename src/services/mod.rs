@@ -2,6 +2,7 @@
 //! transactions, call repositories and record audit entries. Request and response bodies live here
 //! with their OpenAPI schemas.
 
+pub mod agent_actions;
 pub mod audit;
 pub mod auth;
 pub mod chatbots;
@@ -10,5 +11,6 @@ pub mod conversations;
 pub mod flows;
 pub mod numbers;
 pub mod organizations;
+pub mod queues;
 pub mod sending;
 pub mod users;

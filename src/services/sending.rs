@@ -170,10 +170,14 @@ pub struct Sent {
 pub async fn send(state: &AppState, p: &Principal, conversation_id: Uuid, req: SendMessage) -> Result<Sent, ApiError> {
     p.require(Permission::ConversationsWrite)?;
     let message = req.to_out_message();
+    let audience = crate::services::agent_actions::audience(state, p).await?;
     for _ in 0..ATTEMPTS {
         let mut c = state.db.conn().await?;
         let row =
             conversations::get(&mut c, p.org, conversation_id).await?.ok_or(ApiError::NotFound("conversation"))?;
+        if !audience.sees(crate::services::agent_actions::placement(&row)) {
+            return Err(ApiError::NotFound("conversation"));
+        }
         if let Some(client_id) = &req.client_id
             && let Some(existing) = messages::by_client_id(&mut c, p.org, conversation_id, client_id).await?
         {

@@ -191,4 +191,9 @@ impl ConversationStore for SqlConversationStore {
     ) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
         self.published(key.org, flow_id).await
     }
+
+    async fn queue_department(&self, key: &ConversationKey, queue: Uuid) -> Result<Option<Uuid>, StoreFailure> {
+        let mut c = self.db.conn().await.map_err(failure)?;
+        Ok(crate::repo::queues::get_queue(&mut c, key.org, queue).await.map_err(failure)?.and_then(|q| q.department_id))
+    }
 }

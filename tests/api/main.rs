@@ -3,7 +3,9 @@
 
 mod auth;
 mod bot;
+mod browser;
 mod cli;
+mod console;
 mod flows;
 mod helpers;
 mod http_basics;

@@ -194,15 +194,11 @@ async fn free_form_sends_need_the_window_and_an_open_conversation() {
         "UPDATE conversations SET status = 'closed', version = version + 1",
     )
     .await;
-    let r = send(
-        &app,
-        &t.agent.token,
-        &conv,
-        json!({"type": "template", "template": {"name": "reengage", "language": "pt_BR"}}),
-    )
-    .await
-    .expect(409);
+    let template = json!({"type": "template", "template": {"name": "reengage", "language": "pt_BR"}});
+    let r = send(&app, &t.admin.token, &conv, template.clone()).await.expect(409);
     assert_eq!(r.code(), "conversation_closed");
+    // An agent who never held it no longer sees it at all.
+    send(&app, &t.agent.token, &conv, template).await.expect(404);
 }
 
 #[actix_web::test]

@@ -239,12 +239,17 @@ impl Bot<'_> {
                     Effect::Handoff { target, priority, note, reason } => {
                         let id = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<Uuid>().ok());
                         let note = note.or(Some(reason));
+                        let queue = id(&target.queue_id);
+                        let mut department = id(&target.department_id);
+                        if let (Some(q), None) = (queue, department) {
+                            department = self.ports.store.queue_department(self.key, q).await?;
+                        }
                         self.hand_off(
                             changes,
                             conv,
                             &mut state,
-                            id(&target.queue_id),
-                            id(&target.department_id),
+                            queue,
+                            department,
                             id(&target.agent_id),
                             priority,
                             note,

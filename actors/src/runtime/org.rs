@@ -33,6 +33,17 @@ pub struct Subscribe {
     pub after_seq: Option<u64>,
 }
 
+/// [`Subscribe`], also telling the latest sequence number at the moment of subscribing (what a
+/// client is caught up to once it has the replayed events).
+#[derive(Message)]
+#[rtype(result = "Result<Replay, u64>")]
+pub struct Attach(pub Subscribe);
+
+pub struct Replay {
+    pub events: Vec<Arc<OrgEvent>>,
+    pub latest: u64,
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Unsubscribe(pub Uuid);
@@ -108,6 +119,21 @@ impl Handler<Subscribe> for OrgActor {
     type Result = Result<Vec<Arc<OrgEvent>>, u64>;
 
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        self.attach(msg)
+    }
+}
+
+impl Handler<Attach> for OrgActor {
+    type Result = Result<Replay, u64>;
+
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) -> Self::Result {
+        let latest = self.next_seq - 1;
+        self.attach(msg.0).map(|events| Replay { events, latest })
+    }
+}
+
+impl OrgActor {
+    fn attach(&mut self, msg: Subscribe) -> Result<Vec<Arc<OrgEvent>>, u64> {
         let latest = self.next_seq - 1;
         let missed = match msg.after_seq {
             None => Ok(Vec::new()),

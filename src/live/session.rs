@@ -1,0 +1,338 @@
+//! One agent socket (`GET /api/v1/ws`): authentication by the first frame, replay from `last_seq`
+//! or an explicit `resync`, the events the agent may see, commands, heartbeats, and a bounded
+//! outbound buffer (a client that cannot keep up is closed with 4008 instead of growing memory).
+//!
+//! Each socket is one task that owns both halves of the connection and selects over: frames from
+//! the client, frames for the client, the heartbeat, and the slow-consumer alarm. Events reach it
+//! from the organization's actor through [`Outlet::offer`], which filters by visibility and counts
+//! bytes without ever blocking the actor; the frame text is the one the actor serialized once.
+
+use super::commands;
+use super::visibility::{Audience, Placement};
+use crate::auth::principal::{Principal, authenticate};
+use crate::repo::{conversations, queues};
+use crate::state::AppState;
+use actix_web::web;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures_util::StreamExt;
+use pytake_actors::domain::event::OrgEvent;
+use pytake_actors::domain::role::Role;
+use pytake_actors::runtime::org::{Attach, Subscribe, Unsubscribe};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use uuid::Uuid;
+
+/// Close codes (RFC 6455 leaves 4000-4999 to applications).
+pub const CLOSE_BAD_FRAME: u16 = 4000;
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+pub const CLOSE_AUTH_TIMEOUT: u16 = 4002;
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+pub const CLOSE_IDLE: u16 = 4009;
+
+/// The largest frame a client may send.
+const MAX_CLIENT_FRAME: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    token: String,
+    last_seq: Option<u64>,
+}
+
+/// Which conversations an agent's socket currently shows.
+struct Visible {
+    audience: Audience,
+    conversations: HashSet<Uuid>,
+}
+
+impl Visible {
+    /// Whether the event goes to this socket; conversation events also update the set (an agent
+    /// still gets the update that takes a conversation away from them).
+    fn admit(&mut self, event: &OrgEvent) -> bool {
+        if matches!(self.audience, Audience::Organization) {
+            return true;
+        }
+        match event.event_type {
+            "conversation.created" | "conversation.updated" => {
+                let Some(id) = event.conversation_id else { return false };
+                let d = &event.data;
+                let uuid = |k: &str| d.get(k).and_then(|v| v.as_str()).and_then(|s| s.parse::<Uuid>().ok());
+                let placement = Placement {
+                    status: d.get("status").and_then(|s| s.as_str()).unwrap_or(""),
+                    assigned_agent_id: uuid("assigned_agent_id"),
+                    department_id: uuid("department_id"),
+                };
+                let was = self.conversations.contains(&id);
+                if self.audience.sees(placement) {
+                    self.conversations.insert(id);
+                    true
+                } else {
+                    self.conversations.remove(&id);
+                    was
+                }
+            }
+            "agent.presence" | "queue.updated" => true,
+            _ => event.conversation_id.is_some_and(|c| self.conversations.contains(&c)),
+        }
+    }
+}
+
+enum Outgoing {
+    Frame(Arc<str>),
+    Text(String),
+}
+
+/// The sending side of a socket, shared with the organization's actor and command tasks.
+pub struct Outlet {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    pending: AtomicUsize,
+    max: usize,
+    slow: AtomicBool,
+    alarm: Notify,
+    visible: Mutex<Visible>,
+}
+
+impl Outlet {
+    /// Called by the organization's actor for every event; never blocks. False unsubscribes.
+    fn offer(&self, event: &Arc<OrgEvent>) -> bool {
+        if self.slow.load(Ordering::Acquire) {
+            return false;
+        }
+        let admitted = match self.visible.lock() {
+            Ok(mut v) => v.admit(event),
+            Err(_) => false,
+        };
+        if !admitted {
+            return true;
+        }
+        self.push(Outgoing::Frame(event.frame.clone()), event.frame.len())
+    }
+
+    /// A reply to a command (`ack` or `error`), counted against the same budget.
+    pub fn reply(&self, value: serde_json::Value) {
+        let text = value.to_string();
+        let len = text.len();
+        self.push(Outgoing::Text(text), len);
+    }
+
+    fn push(&self, item: Outgoing, len: usize) -> bool {
+        if self.pending.fetch_add(len, Ordering::AcqRel) + len > self.max {
+            self.slow.store(true, Ordering::Release);
+            self.alarm.notify_one();
+            return false;
+        }
+        self.tx.send(item).is_ok()
+    }
+}
+
+async fn close(session: Session, code: u16, description: &str) {
+    let reason = CloseReason { code: CloseCode::Other(code), description: Some(description.to_string()) };
+    let _ = tokio::time::timeout(Duration::from_secs(5), session.close(Some(reason))).await;
+}
+
+/// Serves one socket until it closes.
+pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix_ws::MessageStream) {
+    let settings = state.live.settings.clone();
+    let mut stream =
+        stream.max_frame_size(MAX_CLIENT_FRAME).aggregate_continuations().max_continuation_size(MAX_CLIENT_FRAME);
+
+    // 1. The first frame authenticates.
+    let first = tokio::time::timeout(Duration::from_secs(settings.auth_timeout_secs), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(AggregatedMessage::Text(text))) => return Some(text),
+                Some(Ok(AggregatedMessage::Ping(p))) => {
+                    let _ = session.pong(&p).await;
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    let text = match first {
+        Err(_) => return close(session, CLOSE_AUTH_TIMEOUT, "no auth frame in time").await,
+        Ok(None) => return,
+        Ok(Some(text)) => text,
+    };
+    let auth = match serde_json::from_str::<AuthFrame>(&text) {
+        Ok(a) if a.kind == "auth" => a,
+        _ => {
+            return close(session, CLOSE_UNAUTHORIZED, "the first frame must be {\"type\":\"auth\",\"token\":...}")
+                .await;
+        }
+    };
+    let principal = match authenticate(&state, &auth.token).await {
+        Ok(p) => p,
+        Err(e) => return close(session, CLOSE_UNAUTHORIZED, &e.to_string()).await,
+    };
+    let visible = match load_visible(&state, &principal).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "loading a socket's conversations failed");
+            return close(session, 1011, "temporarily unavailable").await;
+        }
+    };
+
+    // 2. Subscribe, replay what was missed, announce presence.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let outlet = Arc::new(Outlet {
+        tx,
+        pending: AtomicUsize::new(0),
+        max: settings.max_buffer_bytes,
+        slow: AtomicBool::new(false),
+        alarm: Notify::new(),
+        visible: Mutex::new(visible),
+    });
+    let subscription = Uuid::now_v7();
+    let sink_outlet = outlet.clone();
+    let org_actor = state.registry.org(principal.org);
+    let attached = org_actor
+        .send(Attach(Subscribe {
+            id: subscription,
+            sink: Arc::new(move |e| sink_outlet.offer(e)),
+            after_seq: auth.last_seq,
+        }))
+        .await;
+    let presence = if principal.role == Role::Viewer {
+        "offline"
+    } else {
+        let stored = stored_status(&state, &principal).await;
+        match state.live.presence.connect(principal.org, principal.user_id, &stored) {
+            Some(changed) => {
+                super::announce_presence(&state, principal.org, principal.user_id, changed).await;
+                changed
+            }
+            None => state.live.presence.status(principal.org, principal.user_id),
+        }
+    };
+    let ready = |seq: u64| {
+        json!({"type": "ready", "seq": seq, "data": {
+            "user_id": principal.user_id, "organization_id": principal.org.as_uuid(),
+            "role": principal.role.as_str(), "status": presence}})
+        .to_string()
+    };
+    let mut opening = Vec::new();
+    match attached {
+        Ok(Ok(replay)) => {
+            opening.push(ready(replay.latest));
+            if let Ok(mut v) = outlet.visible.lock() {
+                opening.extend(replay.events.iter().filter(|e| v.admit(e)).map(|e| e.frame.to_string()));
+            }
+        }
+        Ok(Err(latest)) => {
+            opening.push(ready(latest));
+            opening.push(
+                json!({"type": "resync", "seq": latest,
+                "data": {"reason": "events after last_seq are no longer kept; reload from the REST API"}})
+                .to_string(),
+            );
+        }
+        Err(_) => return close(session, 1011, "temporarily unavailable").await,
+    }
+    for frame in opening {
+        if session.text(frame).await.is_err() {
+            return finish(&state, &principal, subscription, presence);
+        }
+    }
+
+    // 3. Serve.
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.ping_interval_secs));
+    heartbeat.tick().await;
+    let mut membership = tokio::time::interval(Duration::from_secs(2));
+    let mut epoch = state.live.membership_epoch();
+    let client_timeout = Duration::from_secs(settings.client_timeout_secs);
+    let mut last_heard = Instant::now();
+    let outcome: Option<(u16, &str)> = loop {
+        tokio::select! {
+            biased;
+            _ = outlet.alarm.notified() => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
+            out = rx.recv() => {
+                let Some(out) = out else { break None };
+                let (text, len) = match out {
+                    Outgoing::Frame(f) => (f.to_string(), f.len()),
+                    Outgoing::Text(t) => { let n = t.len(); (t, n) }
+                };
+                match tokio::time::timeout(client_timeout, session.text(text)).await {
+                    Ok(Ok(())) => { outlet.pending.fetch_sub(len, Ordering::AcqRel); }
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
+                }
+            }
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        commands::dispatch(state.clone(), principal.clone(), outlet.clone(), text.to_string());
+                    }
+                    Some(Ok(AggregatedMessage::Ping(p))) => { let _ = session.pong(&p).await; }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Binary(_))) => break Some((CLOSE_BAD_FRAME, "frames are JSON text")),
+                    Some(Ok(AggregatedMessage::Close(_))) | None => break None,
+                    Some(Err(_)) => break Some((CLOSE_BAD_FRAME, "protocol error")),
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= client_timeout {
+                    break Some((CLOSE_IDLE, "no frame from the client in time"));
+                }
+                if session.ping(b"").await.is_err() { break None; }
+            }
+            _ = membership.tick() => {
+                let now_epoch = state.live.membership_epoch();
+                if now_epoch != epoch {
+                    epoch = now_epoch;
+                    if let Ok(fresh) = load_visible(&state, &principal).await
+                        && let Ok(mut v) = outlet.visible.lock()
+                    {
+                        *v = fresh;
+                    }
+                }
+            }
+        }
+    };
+    org_actor.do_send(Unsubscribe(subscription));
+    finish(&state, &principal, subscription, presence);
+    if let Some((code, why)) = outcome {
+        close(session, code, why).await;
+    } else {
+        let _ = tokio::time::timeout(Duration::from_secs(5), session.close(None)).await;
+    }
+}
+
+fn finish(state: &web::Data<AppState>, p: &Principal, subscription: Uuid, presence: &str) {
+    state.registry.org(p.org).do_send(Unsubscribe(subscription));
+    if presence != "offline"
+        && let Some(generation) = state.live.presence.disconnect(p.org, p.user_id)
+    {
+        super::schedule_offline(state.clone(), p.org, p.user_id, generation);
+    }
+}
+
+async fn stored_status(state: &AppState, p: &Principal) -> String {
+    let Ok(mut c) = state.db.conn().await else { return "available".into() };
+    match crate::repo::users::get(&mut c, p.org, p.user_id).await {
+        Ok(Some(u)) => u.agent_status,
+        _ => "available".into(),
+    }
+}
+
+/// What the socket shows at the start: for an agent, the conversations they hold and the queued
+/// ones of their departments.
+async fn load_visible(state: &AppState, p: &Principal) -> Result<Visible, crate::http::ApiError> {
+    if p.role != Role::Agent {
+        return Ok(Visible { audience: Audience::Organization, conversations: HashSet::new() });
+    }
+    let mut c = state.db.conn().await?;
+    let departments = queues::departments_of(&mut c, p.org, p.user_id).await?;
+    let mut ids: HashSet<Uuid> = conversations::held_by(&mut c, p.org, p.user_id).await?.into_iter().collect();
+    ids.extend(conversations::queued(&mut c, p.org, Some(p.user_id), 10_000).await?.into_iter().map(|r| r.id));
+    Ok(Visible { audience: Audience::for_role(p.role, p.user_id, departments), conversations: ids })
+}

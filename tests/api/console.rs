@@ -1,0 +1,610 @@
+//! The agent console: departments and queues, the agent socket (auth, visibility, commands,
+//! replay and resync, slow consumers, presence), automatic assignment and the REST actions.
+
+use crate::helpers::*;
+use crate::matrix::{ADMINS, ALL, WRITERS, assert_cross_tenant_404, case, run_matrix};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A socket client that remembers every frame it read.
+struct Socket {
+    ws: Ws,
+    seen: Vec<Value>,
+    next_id: u32,
+}
+
+/// How a socket ended: the close code, if the server sent one.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Closed(Option<u16>),
+    Open,
+}
+
+impl Socket {
+    async fn open(app: &TestApp) -> Socket {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/api/v1/ws", app.port)).await.expect("connect");
+        Socket { ws, seen: Vec::new(), next_id: 0 }
+    }
+
+    /// Opens and authenticates; returns the socket and its `ready` frame.
+    async fn connect(app: &TestApp, token: &str, last_seq: Option<u64>) -> (Socket, Value) {
+        let mut s = Socket::open(app).await;
+        let mut auth = json!({"type": "auth", "token": token});
+        if let Some(seq) = last_seq {
+            auth["last_seq"] = json!(seq);
+        }
+        s.send(auth).await;
+        let ready = s.wait_for("ready", |f| f["type"] == "ready").await;
+        (s, ready)
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).await.expect("send");
+    }
+
+    /// The next JSON frame, or how the socket ended.
+    async fn read(&mut self, timeout: Duration) -> Result<Value, Ended> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await;
+            match next {
+                Err(_) => return Err(Ended::Open),
+                Ok(None) | Ok(Some(Err(_))) => return Err(Ended::Closed(None)),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("JSON frame");
+                    self.seen.push(v.clone());
+                    return Ok(v);
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => return Err(Ended::Closed(frame.map(|f| u16::from(f.code)))),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Reads until a frame matches (10 s at most).
+    async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(f) = self.seen.iter().find(|f| pred(f)) {
+            return f.clone();
+        }
+        loop {
+            match self.read(Duration::from_secs(10)).await {
+                Ok(f) if pred(&f) => return f,
+                Ok(_) => {}
+                Err(e) => panic!("waiting for {what}: {e:?}; seen {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Sends a command and returns its `ack` or `error` frame.
+    async fn command(&mut self, kind: &str, fields: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("c-{}", self.next_id);
+        let mut frame = fields;
+        frame["type"] = json!(kind);
+        frame["id"] = json!(id);
+        self.send(frame).await;
+        self.wait_for(kind, |f| f["id"] == id.as_str() && (f["type"] == "ack" || f["type"] == "error")).await
+    }
+
+    /// Reads whatever arrives within `quiet`.
+    async fn settle(&mut self, quiet: Duration) {
+        while self.read(quiet).await.is_ok() {}
+    }
+
+    fn events_about(&self, conversation: &str) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .filter(|f| f["data"]["id"] == conversation || f["data"]["conversation_id"] == conversation)
+            .collect()
+    }
+}
+
+/// A department with `agents`, and a queue in it with `strategy`.
+async fn department_and_queue(
+    app: &TestApp,
+    admin: &str,
+    name: &str,
+    agents: &[&str],
+    strategy: &str,
+) -> (String, String) {
+    let d = app.post("/api/v1/departments", admin, json!({"name": name, "agent_ids": agents})).await.expect(201);
+    let dept = d.body["id"].as_str().unwrap().to_string();
+    let q = app
+        .post(
+            "/api/v1/queues",
+            admin,
+            json!({"name": format!("{name} queue"), "department_id": dept, "strategy": strategy}),
+        )
+        .await
+        .expect(201);
+    (dept, q.body["id"].as_str().unwrap().to_string())
+}
+
+/// A bot that greets and hands every conversation to `queue`.
+async fn handoff_bot(app: &TestApp, admin: &str, queue: &str) {
+    let nodes = json!([
+        node("s", "start", json!({})),
+        node("hi", "message", json!({"messageText": "One moment."})),
+        node("h", "handoff", json!({"handoffType": "queue", "queueId": queue})),
+    ]);
+    app.bot(admin, PNID, nodes, edges(&["s->hi", "hi->h"])).await;
+}
+
+async fn queued_conversation(app: &TestApp, admin: &str, contact: &str) -> String {
+    app.say(PNID, contact, "hello").await;
+    for _ in 0..500 {
+        let list = app.get(&format!("/api/v1/conversations?contact_wa_id={contact}"), admin).await.expect(200);
+        if let Some(c) = list.body["items"].as_array().and_then(|a| a.first())
+            && c["status"] != "open"
+        {
+            return c["id"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{contact}'s conversation was never handed off");
+}
+
+/// Waits until the conversation is held by someone; returns who.
+async fn holder(app: &TestApp, admin: &str, conversation: &str) -> Value {
+    for _ in 0..500 {
+        let c = app.get(&format!("/api/v1/conversations/{conversation}"), admin).await.expect(200).body;
+        if !c["assigned_agent_id"].is_null() {
+            return c["assigned_agent_id"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{conversation} was never assigned");
+}
+
+#[actix_web::test]
+async fn departments_and_queues_are_validated_role_checked_and_tenant_scoped() {
+    let app = spawn_app().await;
+    let t = app.tenant("queues").await;
+    let admin = &t.admin.token;
+
+    let d =
+        app.post("/api/v1/departments", admin, json!({"name": "Sales", "agent_ids": [t.agent.id]})).await.expect(201);
+    let dept = d.body["id"].as_str().unwrap().to_string();
+    assert_eq!(d.body["agent_ids"], json!([t.agent.id]));
+    let r = app
+        .post("/api/v1/departments", admin, json!({"name": "X", "agent_ids": [uuid::Uuid::now_v7()]}))
+        .await
+        .expect(422);
+    assert_eq!(r.body["error"]["details"]["fields"][0]["field"], "agent_ids[0]");
+    app.post("/api/v1/departments", admin, json!({"name": ""})).await.expect(422);
+
+    let q = app
+        .post(
+            "/api/v1/queues",
+            admin,
+            json!({"name": "Sales", "department_id": dept, "priority": 70, "sla_minutes": 5}),
+        )
+        .await
+        .expect(201);
+    let queue = q.body["id"].as_str().unwrap().to_string();
+    assert_eq!(q.body["strategy"], "round_robin");
+    assert_eq!(q.body["waiting"], 0);
+    for (body, field) in [
+        (json!({"name": "Q", "strategy": "random"}), "strategy"),
+        (json!({"name": "Q", "priority": 101}), "priority"),
+        (json!({"name": "Q", "max_size": 0}), "max_size"),
+        (json!({"name": "Q", "department_id": uuid::Uuid::now_v7()}), "department_id"),
+        (json!({"name": "Q", "overflow_queue_id": uuid::Uuid::now_v7()}), "overflow_queue_id"),
+    ] {
+        let r = app.post("/api/v1/queues", admin, body.clone()).await.expect(422);
+        assert_eq!(r.body["error"]["details"]["fields"][0]["field"], field, "{body}");
+    }
+    // An overflow chain that comes back is refused.
+    let q2 = app.post("/api/v1/queues", admin, json!({"name": "Spill", "overflow_queue_id": queue})).await.expect(201);
+    let spill = q2.body["id"].as_str().unwrap();
+    let r = app.put(&format!("/api/v1/queues/{queue}"), admin, json!({"overflow_queue_id": spill})).await.expect(422);
+    assert_eq!(r.body["error"]["details"]["fields"][0]["field"], "overflow_queue_id");
+    let u = app
+        .put(&format!("/api/v1/queues/{queue}"), admin, json!({"strategy": "least_busy", "sla_minutes": null}))
+        .await
+        .expect(200);
+    assert_eq!(u.body["strategy"], "least_busy");
+    assert_eq!(u.body["sla_minutes"], Value::Null);
+    assert_eq!(u.body["priority"], 70, "absent fields are kept");
+    let listed = app.get(&format!("/api/v1/queues?department_id={dept}"), admin).await.expect(200);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+
+    let cases = vec![
+        case(Method::GET, "/api/v1/departments", None, ALL),
+        case(Method::POST, "/api/v1/departments", Some(json!({"name": "M"})), ADMINS),
+        case(Method::GET, format!("/api/v1/departments/{dept}"), None, ALL),
+        case(Method::PUT, format!("/api/v1/departments/{dept}"), Some(json!({"name": "Sales"})), ADMINS),
+        case(Method::GET, "/api/v1/queues", None, ALL),
+        case(Method::POST, "/api/v1/queues", Some(json!({"name": "M"})), ADMINS),
+        case(Method::GET, format!("/api/v1/queues/{queue}"), None, ALL),
+        case(Method::PUT, format!("/api/v1/queues/{queue}"), Some(json!({"name": "Sales"})), ADMINS),
+        case(Method::POST, "/api/v1/conversations/take-next", None, WRITERS),
+    ];
+    run_matrix(&app, &t, &cases).await;
+
+    let other = app.tenant("queues-other").await;
+    assert_cross_tenant_404(
+        &app,
+        &other,
+        &[
+            (Method::GET, format!("/api/v1/departments/{dept}"), None),
+            (Method::PUT, format!("/api/v1/departments/{dept}"), Some(json!({"name": "x"}))),
+            (Method::DELETE, format!("/api/v1/departments/{dept}"), None),
+            (Method::GET, format!("/api/v1/queues/{queue}"), None),
+            (Method::PUT, format!("/api/v1/queues/{queue}"), Some(json!({"name": "x"}))),
+            (Method::DELETE, format!("/api/v1/queues/{queue}"), None),
+        ],
+    )
+    .await;
+    // B's lists do not show A's.
+    let b_queues = app.get("/api/v1/queues", &other.admin.token).await.expect(200);
+    assert_eq!(b_queues.body["items"], json!([]));
+
+    app.delete(&format!("/api/v1/departments/{dept}"), admin).await.expect(204);
+    let q = app.get(&format!("/api/v1/queues/{queue}"), admin).await.expect(200);
+    assert_eq!(q.body["department_id"], Value::Null, "the queue outlives its department");
+}
+
+#[actix_web::test]
+async fn the_socket_authenticates_by_its_first_frame() {
+    let app = spawn_app_with(&[("PYTAKE__LIVE__AUTH_TIMEOUT_SECS", "1")]).await;
+    let t = app.tenant("sock-auth").await;
+
+    let mut silent = Socket::open(&app).await;
+    assert_eq!(silent.read(Duration::from_secs(5)).await, Err(Ended::Closed(Some(4002))));
+
+    let mut wrong = Socket::open(&app).await;
+    wrong.send(json!({"type": "auth", "token": "not-a-jwt"})).await;
+    assert_eq!(wrong.read(Duration::from_secs(5)).await, Err(Ended::Closed(Some(4001))));
+
+    let mut not_auth = Socket::open(&app).await;
+    not_auth.send(json!({"type": "ping", "id": "1"})).await;
+    assert_eq!(not_auth.read(Duration::from_secs(5)).await, Err(Ended::Closed(Some(4001))));
+
+    // A refresh token is not an access token.
+    let login = app.login(&t.agent.email, &t.agent.password).await.expect(200);
+    let mut refresh = Socket::open(&app).await;
+    refresh.send(json!({"type": "auth", "token": login.body["refresh_token"]})).await;
+    assert_eq!(refresh.read(Duration::from_secs(5)).await, Err(Ended::Closed(Some(4001))));
+
+    let (mut ok, ready) = Socket::connect(&app, &t.agent.token, None).await;
+    assert_eq!(ready["data"]["role"], "agent");
+    assert_eq!(ready["data"]["user_id"], t.agent.id.as_str());
+    let pong = ok.command("ping", json!({})).await;
+    assert_eq!(pong["type"], "ack");
+    let unknown = ok.command("fly", json!({})).await;
+    assert_eq!(unknown["type"], "error");
+    assert_eq!(unknown["code"], "invalid_command");
+}
+
+#[actix_web::test]
+async fn agents_see_their_departments_queue_and_their_own_conversations_live() {
+    let fake = FakeGraph::start().unwrap();
+    let app = spawn_with_graph(&fake, &[]).await;
+    fake.set_status_webhook(Some(StatusWebhook::new(app.url("/api/v1/webhooks/meta"), APP_SECRET)));
+    let t = app.tenant("live").await;
+    let admin = &t.admin.token;
+    let (other_agent, other_email, other_password) = app.create_user(&t.org_id, "agent").await;
+    let other_token = app.token(&other_email, &other_password).await;
+    let (_, sales_queue) = department_and_queue(&app, admin, "Sales", &[&t.agent.id], "round_robin").await;
+    department_and_queue(&app, admin, "Support", &[&other_agent], "round_robin").await;
+    handoff_bot(&app, admin, &sales_queue).await;
+    let stranger = app.tenant("live-other").await;
+
+    let (mut agent, _) = Socket::connect(&app, &t.agent.token, None).await;
+    let (mut support, _) = Socket::connect(&app, &other_token, None).await;
+    let (mut boss, _) = Socket::connect(&app, admin, None).await;
+    let (mut viewer, _) = Socket::connect(&app, &t.viewer.token, None).await;
+    let (mut outsider, _) = Socket::connect(&app, &stranger.admin.token, None).await;
+
+    let conversation = queued_conversation(&app, admin, "5511911110001").await;
+    // The only available agent of Sales gets it at once (round robin).
+    let assigned = agent
+        .wait_for("the assignment", |f| {
+            f["type"] == "conversation.updated"
+                && f["data"]["id"] == conversation.as_str()
+                && f["data"]["status"] == "assigned"
+        })
+        .await;
+    assert_eq!(assigned["data"]["assigned_agent_id"], t.agent.id.as_str());
+    boss.wait_for("the admin's view", |f| {
+        f["data"]["id"] == conversation.as_str() && f["data"]["status"] == "assigned"
+    })
+    .await;
+    viewer
+        .wait_for("the viewer's view", |f| {
+            f["data"]["id"] == conversation.as_str() && f["data"]["status"] == "assigned"
+        })
+        .await;
+
+    // The agent answers; a retry with the same client_id sends nothing more.
+    let send = json!({"conversation_id": conversation, "text": "Hi, I'm Ana.", "client_id": "k-1"});
+    let ack = agent.command("send_message", send.clone()).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["created"], true);
+    let again = agent.command("send_message", send).await;
+    assert_eq!(again["data"]["created"], false);
+    assert_eq!(again["data"]["message"]["id"], ack["data"]["message"]["id"]);
+    assert_eq!(bot_says(&fake, "5511911110001", 2).await[1], "Hi, I'm Ana.");
+    let message_id = ack["data"]["message"]["id"].as_str().unwrap().to_string();
+    agent
+        .wait_for("the read tick", |f| {
+            f["type"] == "message.status"
+                && f["data"]["message_id"] == message_id.as_str()
+                && f["data"]["status"] == "read"
+        })
+        .await;
+    // The contact writes again: the agent sees it live.
+    app.say(PNID, "5511911110001", "thanks!").await;
+    agent.wait_for("the reply", |f| f["type"] == "message.created" && f["data"]["text"] == "thanks!").await;
+
+    // A viewer reads but may not act.
+    let refused = viewer.command("close", json!({"conversation_id": conversation})).await;
+    assert_eq!(refused["code"], "forbidden");
+    // Another agent cannot act on it, nor learn it exists.
+    let hidden = support.command("send_message", json!({"conversation_id": conversation, "text": "x"})).await;
+    assert_eq!(hidden["code"], "not_found");
+    app.get(&format!("/api/v1/conversations/{conversation}"), &other_token).await.expect(404);
+    let theirs = app.get("/api/v1/conversations", &other_token).await.expect(200);
+    assert_eq!(theirs.body["items"], json!([]));
+
+    agent.command("note", json!({"conversation_id": conversation, "text": "VIP, be nice"})).await;
+    let closed = agent.command("close", json!({"conversation_id": conversation})).await;
+    assert_eq!(closed["data"]["status"], "closed");
+    boss.wait_for("the close", |f| f["data"]["id"] == conversation.as_str() && f["data"]["status"] == "closed").await;
+
+    support.settle(Duration::from_millis(300)).await;
+    outsider.settle(Duration::from_millis(300)).await;
+    assert!(support.events_about(&conversation).is_empty(), "Support saw {:?}", support.seen);
+    assert!(
+        outsider.seen.iter().all(|f| f["type"] != "message.created" && f["type"] != "conversation.updated"),
+        "{:?}",
+        outsider.seen
+    );
+    // The note is stored, shown to agents, never sent.
+    let messages = app.messages(admin, &conversation).await;
+    let note = messages.iter().find(|m| m["text"] == "VIP, be nice").expect("the note");
+    assert_eq!(note["is_internal_note"], true);
+    assert!(fake.accepted().iter().all(|r| r.text() != "VIP, be nice"));
+}
+
+#[actix_web::test]
+async fn a_reconnecting_client_gets_exactly_what_it_missed_or_a_resync() {
+    let app = spawn_app_with(&[("PYTAKE__ACTORS__REPLAY_WINDOW", "20")]).await;
+    let t = app.tenant("replay").await;
+    app.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
+    let (mut first, ready) = Socket::connect(&app, &t.admin.token, None).await;
+    app.say(PNID, "5511922220001", "one").await;
+    let seen = first.wait_for("the first message", |f| f["type"] == "message.created").await;
+    let last_seq = seen["seq"].as_u64().unwrap();
+    assert!(last_seq > ready["seq"].as_u64().unwrap());
+    drop(first);
+
+    for text in ["two", "three"] {
+        app.say(PNID, "5511922220001", text).await;
+    }
+    app.drained().await;
+    let (mut back, ready) = Socket::connect(&app, &t.admin.token, Some(last_seq)).await;
+    let latest = ready["seq"].as_u64().unwrap();
+    assert!(latest > last_seq);
+    let mut replayed = Vec::new();
+    while replayed.len() < (latest - last_seq) as usize {
+        replayed.push(back.read(Duration::from_secs(5)).await.expect("a replayed frame"));
+    }
+    let seqs: Vec<u64> = replayed.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, ((last_seq + 1)..=latest).collect::<Vec<_>>(), "no gap, no duplicate");
+    let texts: Vec<&str> =
+        replayed.iter().filter(|f| f["type"] == "message.created").filter_map(|f| f["data"]["text"].as_str()).collect();
+    assert_eq!(texts, ["two", "three"]);
+
+    // Too far behind the kept window: an explicit resync, never a silent gap.
+    for i in 0..25 {
+        app.say(PNID, "5511922220002", &format!("burst {i}")).await;
+    }
+    app.drained().await;
+    let (mut stale, _) = Socket::connect(&app, &t.admin.token, Some(last_seq)).await;
+    let resync = stale.wait_for("resync", |f| f["type"] == "resync").await;
+    assert!(resync["seq"].as_u64().unwrap() > latest);
+}
+
+#[actix_web::test]
+async fn a_slow_consumer_is_closed_with_4008_and_the_others_keep_up() {
+    let app = spawn_app_with(&[("PYTAKE__LIVE__MAX_BUFFER_BYTES", "1048576")]).await;
+    let t = app.tenant("slow").await;
+    app.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
+
+    // A client with a tiny receive window that never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(format!("127.0.0.1:{}", app.port).parse().unwrap()).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        format!("ws://127.0.0.1:{}/api/v1/ws", app.port),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .expect("connect");
+    let mut slow = Socket { ws, seen: Vec::new(), next_id: 0 };
+    slow.send(json!({"type": "auth", "token": t.admin.token})).await;
+    let (mut fast, _) = Socket::connect(&app, &t.admin.token, None).await;
+    let total = 240;
+    let big = "x".repeat(50_000);
+    // A client that keeps up reads on its own, all the while.
+    let last = format!("{big} 23.9");
+    let fast_reader = actix_web::rt::spawn(async move {
+        fast.wait_for("every message", |f| f["type"] == "message.created" && f["data"]["text"] == last.as_str()).await;
+        fast.seen.iter().filter(|f| f["type"] == "message.created").count()
+    });
+
+    // More than the kernel's socket buffers hold (a few MiB), so the server must notice.
+    for batch in 0..(total / 10) {
+        let messages: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"from": "5511933330001", "id": format!("wamid.slow.{batch}.{i}"), "timestamp": "1700000000",
+                       "type": "text", "text": {"body": format!("{big} {batch}.{i}")}})
+            })
+            .collect();
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": PNID},
+            "contacts": [{"profile": {"name": "Slow"}, "wa_id": "5511933330001"}], "messages": messages}}]}]});
+        app.deliver(&body.to_string(), APP_SECRET).await.expect(200);
+    }
+    app.drained().await;
+    assert_eq!(fast_reader.await.unwrap(), total);
+
+    // The slow one, read at last, ends with 4008 after what was buffered.
+    let ended = loop {
+        match slow.read(Duration::from_secs(10)).await {
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(ended, Ended::Closed(Some(4008)));
+    assert!(slow.seen.iter().filter(|f| f["type"] == "message.created").count() < total);
+}
+
+#[actix_web::test]
+async fn presence_assignment_strategies_and_offline_requeue() {
+    let fake = FakeGraph::start().unwrap();
+    let app = spawn_with_graph(
+        &fake,
+        &[("PYTAKE__LIVE__PRESENCE_GRACE_SECS", "1"), ("PYTAKE__LIVE__REQUEUE_OFFLINE_AFTER_SECS", "1")],
+    )
+    .await;
+    let t = app.tenant("presence").await;
+    let admin = &t.admin.token;
+    let (second, email, password) = app.create_user(&t.org_id, "agent").await;
+    let second_token = app.token(&email, &password).await;
+    let (_, queue) = department_and_queue(&app, admin, "Sales", &[&t.agent.id, &second], "least_busy").await;
+    handoff_bot(&app, admin, &queue).await;
+
+    let (mut boss, _) = Socket::connect(&app, admin, None).await;
+    let (mut first, ready) = Socket::connect(&app, &t.agent.token, None).await;
+    assert_eq!(ready["data"]["status"], "available");
+    boss.wait_for("presence", |f| f["type"] == "agent.presence" && f["data"]["user_id"] == t.agent.id.as_str()).await;
+    let (mut other, _) = Socket::connect(&app, &second_token, None).await;
+
+    // Least busy: two conversations go one to each agent.
+    let c1 = queued_conversation(&app, admin, "5511944440001").await;
+    let c2 = queued_conversation(&app, admin, "5511944440002").await;
+    let (h1, h2) = (holder(&app, admin, &c1).await, holder(&app, admin, &c2).await);
+    assert_ne!(h1, h2, "least busy spreads the work");
+
+    // Away agents get nothing new; the available one does.
+    let away = other.command("set_status", json!({"status": "away"})).await;
+    assert_eq!(away["data"]["status"], "away");
+    boss.wait_for("away", |f| f["type"] == "agent.presence" && f["data"]["status"] == "away").await;
+    let bad = other.command("set_status", json!({"status": "sleeping"})).await;
+    assert_eq!(bad["code"], "validation_failed");
+    let c3 = queued_conversation(&app, admin, "5511944440003").await;
+    assert_eq!(holder(&app, admin, &c3).await, t.agent.id.as_str());
+
+    // The first agent leaves: offline after the grace period, their conversations re-queued and
+    // then given to the agent who is back.
+    drop(first.ws);
+    boss.wait_for("offline", |f| {
+        f["type"] == "agent.presence" && f["data"]["user_id"] == t.agent.id.as_str() && f["data"]["status"] == "offline"
+    })
+    .await;
+    other.command("set_status", json!({"status": "available"})).await;
+    eventually("the re-queue and re-assignment", || async {
+        let c = app.get(&format!("/api/v1/conversations/{c3}"), admin).await.expect(200).body;
+        c["assigned_agent_id"] == second.as_str()
+    })
+    .await;
+    first.seen.clear();
+}
+
+#[actix_web::test]
+async fn rest_actions_take_transfer_close_reopen_read_and_tag() {
+    let fake = FakeGraph::start().unwrap();
+    let app = spawn_with_graph(&fake, &[]).await;
+    let t = app.tenant("rest-actions").await;
+    let admin = &t.admin.token;
+    let agent = &t.agent.token;
+    let (_, queue) = department_and_queue(&app, admin, "Sales", &[&t.agent.id], "manual").await;
+    let support =
+        app.post("/api/v1/departments", admin, json!({"name": "Support"})).await.expect(201).body["id"].clone();
+    handoff_bot(&app, admin, &queue).await;
+
+    app.post("/api/v1/conversations/take-next", agent, json!({})).await.expect(204);
+    let c = queued_conversation(&app, admin, "5511955550001").await;
+    // Manual: nobody is given it; the agent sees it waiting and takes it.
+    let waiting = app.get("/api/v1/conversations?status=queued", agent).await.expect(200);
+    assert_eq!(waiting.body["items"][0]["id"], c.as_str());
+    let taken = app.post("/api/v1/conversations/take-next", agent, json!({})).await.expect(200);
+    assert_eq!(taken.body["id"], c.as_str());
+    assert_eq!(taken.body["assigned_agent_id"], t.agent.id.as_str());
+    let mine = app.get("/api/v1/conversations?mine=true", agent).await.expect(200);
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+
+    // Read: the unread count is cleared and WhatsApp gets the read receipt.
+    let read = app.post(&format!("/api/v1/conversations/{c}/read"), agent, json!({})).await.expect(200);
+    assert_eq!(read.body["unread_count"], 0);
+    fake.wait_until(Duration::from_secs(5), |r| r.iter().any(|x| x.body["status"] == "read"))
+        .await
+        .expect("mark read sent");
+
+    // Tags.
+    let tags =
+        app.post(&format!("/api/v1/conversations/{c}/tags"), agent, json!({"name": "billing"})).await.expect(200);
+    assert_eq!(tags.body, json!(["billing"]));
+    let by_tag = app.get("/api/v1/conversations?tag=billing", admin).await.expect(200);
+    assert_eq!(by_tag.body["items"][0]["id"], c.as_str());
+    let found = app.get("/api/v1/conversations?q=teste", admin).await.expect(200);
+    assert_eq!(found.body["items"][0]["id"], c.as_str(), "search by the contact's name");
+    app.delete(&format!("/api/v1/conversations/{c}/tags/billing"), agent).await.expect(200);
+    app.delete(&format!("/api/v1/conversations/{c}/tags/billing"), agent).await.expect(404);
+
+    // Transfer to another department: it leaves the agent's view.
+    app.post(&format!("/api/v1/conversations/{c}/transfer"), agent, json!({"queue_id": queue, "agent_id": t.agent.id}))
+        .await
+        .expect(422);
+    let moved = app
+        .post(
+            &format!("/api/v1/conversations/{c}/transfer"),
+            agent,
+            json!({"department_id": support, "note": "needs a refund"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(moved.body["status"], "queued");
+    assert_eq!(moved.body["department_id"], support);
+    app.get(&format!("/api/v1/conversations/{c}"), agent).await.expect(404);
+
+    // The admin gives it back, closes it; the agent reopens what they held.
+    app.post(&format!("/api/v1/conversations/{c}/assign"), admin, json!({"agent_id": t.agent.id})).await.expect(200);
+    app.post(&format!("/api/v1/conversations/{c}/assign"), agent, json!({"agent_id": t.admin.id})).await.expect(403);
+    let closed = app.post(&format!("/api/v1/conversations/{c}/close"), agent, json!({})).await.expect(200);
+    assert_eq!(closed.body["status"], "closed");
+    let r =
+        app.post(&format!("/api/v1/conversations/{c}/messages"), agent, json!({"type": "text", "text": "hi"})).await;
+    assert_eq!(r.expect(409).code(), "conversation_closed");
+    let reopened = app.post(&format!("/api/v1/conversations/{c}/reopen"), agent, json!({})).await.expect(200);
+    assert_eq!(reopened.body["status"], "assigned");
+    app.post(&format!("/api/v1/conversations/{c}/reopen"), agent, json!({})).await.expect(409);
+    let note = app.post(&format!("/api/v1/conversations/{c}/notes"), agent, json!({"text": ""})).await.expect(422);
+    assert_eq!(note.body["error"]["details"]["fields"][0]["field"], "text");
+
+    let other = app.tenant("rest-actions-other").await;
+    assert_cross_tenant_404(
+        &app,
+        &other,
+        &[
+            (Method::POST, format!("/api/v1/conversations/{c}/assign"), Some(json!({}))),
+            (Method::POST, format!("/api/v1/conversations/{c}/transfer"), Some(json!({"agent_id": other.agent.id}))),
+            (Method::POST, format!("/api/v1/conversations/{c}/close"), Some(json!({}))),
+            (Method::POST, format!("/api/v1/conversations/{c}/reopen"), Some(json!({}))),
+            (Method::POST, format!("/api/v1/conversations/{c}/read"), Some(json!({}))),
+            (Method::POST, format!("/api/v1/conversations/{c}/notes"), Some(json!({"text": "x"}))),
+            (Method::GET, format!("/api/v1/conversations/{c}/tags"), None),
+            (Method::POST, format!("/api/v1/conversations/{c}/tags"), Some(json!({"name": "x"}))),
+        ],
+    )
+    .await;
+}
