@@ -1,6 +1,7 @@
 //! `pytake-load`: load generator and benchmark driver for PyTake. Each scenario prints a summary,
 //! writes a JSON result (`--json`) and prints the line to paste into docs/BENCHMARKS.md.
 
+mod agents;
 mod api;
 mod flow;
 mod report;
@@ -20,6 +21,8 @@ struct Cli {
 enum Scenario {
     /// Signed webhook deliveries at a fixed rate (open loop), then drain and reconcile.
     Webhook(webhook::Args),
+    /// Agent sockets: memory per idle socket, webhook-to-frame latency, fan-out.
+    Agents(agents::Args),
     /// Messages answered by a flow through the outbox to an in-process fake Graph API (end to end).
     Flow(flow::Args),
 }
@@ -30,6 +33,7 @@ async fn main() -> ExitCode {
     let result = match cli.scenario {
         Scenario::Webhook(args) => webhook::run(args).await,
         Scenario::Flow(args) => flow::run(args).await,
+        Scenario::Agents(args) => agents::run(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -17,7 +17,6 @@ use pytake_actors::domain::event::{EventDraft, OrgEvent};
 use pytake_actors::ports::EventBus;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -27,7 +26,7 @@ pub struct Live {
     pub presence: Presence,
     pub assignment: Assigner,
     /// Bumped when department membership changes: sockets reload what their agent may see.
-    membership_epoch: AtomicU64,
+    membership: tokio::sync::watch::Sender<u64>,
 }
 
 impl Live {
@@ -36,17 +35,18 @@ impl Live {
             settings,
             presence: Presence::default(),
             assignment: Assigner::default(),
-            membership_epoch: AtomicU64::new(0),
+            membership: tokio::sync::watch::Sender::new(0),
         }
     }
 
-    pub fn membership_epoch(&self) -> u64 {
-        self.membership_epoch.load(Ordering::Acquire)
+    /// Wakes when department membership changes anywhere on this node.
+    pub fn membership_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.membership.subscribe()
     }
 
     /// Departments or their members changed in `org`.
     pub fn membership_changed(&self, org: OrgId) {
-        self.membership_epoch.fetch_add(1, Ordering::AcqRel);
+        self.membership.send_modify(|epoch| *epoch += 1);
         self.assignment.kick(org);
     }
 }

@@ -246,8 +246,7 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
     // 3. Serve.
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.ping_interval_secs));
     heartbeat.tick().await;
-    let mut membership = tokio::time::interval(Duration::from_secs(2));
-    let mut epoch = state.live.membership_epoch();
+    let mut membership = state.live.membership_changes();
     let client_timeout = Duration::from_secs(settings.client_timeout_secs);
     let mut last_heard = Instant::now();
     let outcome: Option<(u16, &str)> = loop {
@@ -285,15 +284,11 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
                 }
                 if session.ping(b"").await.is_err() { break None; }
             }
-            _ = membership.tick() => {
-                let now_epoch = state.live.membership_epoch();
-                if now_epoch != epoch {
-                    epoch = now_epoch;
-                    if let Ok(fresh) = load_visible(&state, &principal).await
-                        && let Ok(mut v) = outlet.visible.lock()
-                    {
-                        *v = fresh;
-                    }
+            Ok(()) = membership.changed(), if principal.role == Role::Agent => {
+                if let Ok(fresh) = load_visible(&state, &principal).await
+                    && let Ok(mut v) = outlet.visible.lock()
+                {
+                    *v = fresh;
                 }
             }
         }
