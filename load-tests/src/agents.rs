@@ -77,6 +77,8 @@ struct AgentsResult {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Called with every frame a socket reads.
+type FrameHook = Arc<dyn Fn(&Value) + Send + Sync>;
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -100,7 +102,7 @@ async fn open_socket(
     source: u8,
     token: String,
     tally: Arc<Tally>,
-    on_frame: Option<Arc<dyn Fn(&Value) + Send + Sync>>,
+    on_frame: Option<FrameHook>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BoxError> {
     let socket = tokio::net::TcpSocket::new_v4()?;
@@ -156,7 +158,7 @@ impl Fleet {
         n: usize,
         base: &str,
         token: &str,
-        on_frame: Option<Arc<dyn Fn(&Value) + Send + Sync>>,
+        on_frame: Option<FrameHook>,
     ) -> Result<(), BoxError> {
         let server: SocketAddr = base.trim_start_matches("http://").parse()?;
         let ws_url = format!("{}/api/v1/ws", base.replacen("http", "ws", 1));
@@ -297,7 +299,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let latency = Arc::new(Mutex::new(histogram()));
     let timed = Arc::new(AtomicU64::new(0));
-    let on_frame: Arc<dyn Fn(&Value) + Send + Sync> = {
+    let on_frame: FrameHook = {
         let (sent_at, latency, timed) = (sent_at.clone(), latency.clone(), timed.clone());
         Arc::new(move |f: &Value| {
             if f["type"] != "message.created" {

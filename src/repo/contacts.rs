@@ -150,6 +150,8 @@ pub struct ContactFilter<'a> {
     pub wa_id: Option<&'a str>,
     /// A lowercase `LIKE` pattern over name, profile name, wa_id, phone and email.
     pub search: Option<&'a str>,
+    /// A tag name.
+    pub tag: Option<&'a str>,
 }
 
 pub async fn list(
@@ -169,13 +171,127 @@ pub async fn list(
          WHERE organization_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id > $2) AND ($3 IS NULL OR wa_id = $3)
            AND ($4 IS NULL OR LOWER(COALESCE(name, '')) LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(profile_name, '')) LIKE $4 ESCAPE '\\'
                 OR wa_id LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(phone, '')) LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $4 ESCAPE '\\')
+           AND ($6 IS NULL OR EXISTS (SELECT 1 FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id
+                WHERE ct.organization_id = $1 AND ct.contact_id = contacts.id AND t.name = $6))
          ORDER BY id LIMIT $5",
         org.as_uuid(),
         after,
         f.wa_id,
         f.search,
-        i64::from(limit) + 1
+        i64::from(limit) + 1,
+        f.tag
     )?)
+}
+
+/// A contact created by hand (or imported). A soft-deleted contact with the same wa_id comes back
+/// with the new fields. False when a live contact already has that wa_id.
+pub async fn insert_manual(
+    c: &mut dyn Conn,
+    org: OrgId,
+    r: &ContactRow,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "INSERT INTO contacts (id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+             is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9, false, NULL, $10, $11, $12, NULL, $13, $13)
+         ON CONFLICT (organization_id, wa_id) DO UPDATE SET
+             name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone, company = EXCLUDED.company,
+             attributes = EXCLUDED.attributes, lifecycle_stage = EXCLUDED.lifecycle_stage, is_vip = EXCLUDED.is_vip,
+             opt_in = EXCLUDED.opt_in, opt_in_at = EXCLUDED.opt_in_at, is_blocked = false, blocked_reason = NULL,
+             deleted_at = NULL, updated_at = EXCLUDED.updated_at
+         WHERE contacts.deleted_at IS NOT NULL",
+        r.id,
+        org.as_uuid(),
+        &r.wa_id,
+        &r.name,
+        &r.email,
+        &r.phone,
+        &r.company,
+        &r.attributes,
+        &r.lifecycle_stage,
+        r.is_vip,
+        r.opt_in,
+        r.opt_in_at,
+        now
+    )?;
+    Ok(n == 1)
+}
+
+/// Writes a contact's editable fields.
+pub async fn update(c: &mut dyn Conn, org: OrgId, r: &ContactRow, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "UPDATE contacts SET name = $3, email = $4, phone = $5, company = $6, attributes = $7, lifecycle_stage = $8,
+             is_blocked = $9, blocked_reason = $10, is_vip = $11, opt_in = $12, opt_in_at = $13, opt_out_at = $14, updated_at = $15
+         WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
+        org.as_uuid(),
+        r.id,
+        &r.name,
+        &r.email,
+        &r.phone,
+        &r.company,
+        &r.attributes,
+        &r.lifecycle_stage,
+        r.is_blocked,
+        &r.blocked_reason,
+        r.is_vip,
+        r.opt_in,
+        r.opt_in_at,
+        r.opt_out_at,
+        now
+    )?;
+    Ok(n == 1)
+}
+
+pub async fn soft_delete(c: &mut dyn Conn, org: OrgId, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "UPDATE contacts SET deleted_at = $3, updated_at = $3 WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
+        org.as_uuid(),
+        id,
+        now
+    )?;
+    Ok(n == 1)
+}
+
+/// A contact's tag names, sorted.
+pub async fn tags_of(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(crate::sql_scalar!(
+        c,
+        fetch_all,
+        String,
+        "SELECT t.name FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id
+         WHERE ct.organization_id = $1 AND ct.contact_id = $2 ORDER BY t.name",
+        org.as_uuid(),
+        id
+    )?)
+}
+
+pub async fn tag(c: &mut dyn Conn, org: OrgId, id: Uuid, tag: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "INSERT INTO contact_tags (organization_id, contact_id, tag_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        org.as_uuid(),
+        id,
+        tag,
+        now
+    )?;
+    Ok(())
+}
+
+/// Removes a tag (by name); false when the contact did not have it.
+pub async fn untag(c: &mut dyn Conn, org: OrgId, id: Uuid, name: &str) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "DELETE FROM contact_tags WHERE organization_id = $1 AND contact_id = $2
+           AND tag_id IN (SELECT id FROM tags WHERE organization_id = $1 AND name = $3)",
+        org.as_uuid(),
+        id,
+        name
+    )?;
+    Ok(n > 0)
 }
 
 /// Contact fields a flow saved: the known ones go to their columns, the rest into `attributes`.

@@ -595,3 +595,22 @@ pub async fn orgs_with_queued(c: &mut dyn Conn) -> Result<Vec<Uuid>, StoreError>
         "SELECT DISTINCT organization_id FROM conversations WHERE status = 'queued'"
     )?)
 }
+
+/// Bumps the version of a contact's open conversations, so their actors re-read the contact (for
+/// instance after it was blocked or unblocked) before their next write.
+pub async fn touch_for_contact(
+    c: &mut dyn Conn,
+    org: OrgId,
+    contact: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql_exec!(
+        c,
+        "UPDATE conversations SET version = version + 1, updated_at = $3
+         WHERE organization_id = $1 AND contact_id = $2 AND status <> 'closed'",
+        org.as_uuid(),
+        contact,
+        now
+    )?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod bot;
 mod browser;
 mod cli;
 mod console;
+mod contacts;
 mod flows;
 mod helpers;
 mod http_basics;

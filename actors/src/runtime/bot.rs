@@ -344,6 +344,13 @@ pub async fn on_message(
     is_new: bool,
 ) -> Result<(), HandleError> {
     if snap.contact.as_ref().is_some_and(|c| c.is_blocked) {
+        // Stored, but neither the bot nor the agents' queue takes it (once unblocked, the bot
+        // starts with the next message).
+        if is_new {
+            conv.status = ConversationStatus::Open;
+            conv.is_bot_active = true;
+            conv.queued_at = None;
+        }
         return Ok(());
     }
     let now = ports.clock.now();

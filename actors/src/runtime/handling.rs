@@ -265,6 +265,10 @@ fn events_of(
         return Vec::new();
     };
     let contact = committed.contact.as_ref().or(snap.contact.as_ref());
+    if contact.is_some_and(|c| c.is_blocked) {
+        // A blocked contact's messages are kept, and nobody is notified.
+        return Vec::new();
+    }
     let summary = ContactSummary {
         id: conversation.contact_id,
         wa_id: key.contact_wa_id.clone(),
