@@ -28,6 +28,8 @@ pub enum Permission {
     ContactsRead,
     /// Create, update, tag, block and import contacts.
     ContactsWrite,
+    /// Rename and delete the organization's tags.
+    TagsManage,
     /// Read flows and chatbots.
     FlowsRead,
     /// Create, edit, validate, publish and simulate flows and chatbots.
@@ -70,6 +72,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
     (ConversationsWrite, &[SuperAdmin, OrgAdmin, Agent]),
     (ContactsRead, &[SuperAdmin, OrgAdmin, Agent, Viewer]),
     (ContactsWrite, &[SuperAdmin, OrgAdmin, Agent]),
+    (TagsManage, &[SuperAdmin, OrgAdmin]),
     (FlowsRead, &[SuperAdmin, OrgAdmin, Viewer]),
     (FlowsManage, &[SuperAdmin, OrgAdmin]),
     (QueuesRead, &[SuperAdmin, OrgAdmin, Agent, Viewer]),

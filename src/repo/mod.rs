@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod canned;
 pub mod chatbots;
 pub mod contacts;
 pub mod conversations;

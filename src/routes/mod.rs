@@ -2,6 +2,7 @@
 //! registered through `utoipa-actix-web`, so the OpenAPI document lists exactly what is served.
 
 pub mod auth;
+pub mod catalog;
 pub mod chatbots;
 pub mod console;
 pub mod contacts;
@@ -32,6 +33,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .configure(chatbots::routes)
         .configure(flows::routes)
         .configure(queues::routes)
+        .configure(catalog::routes)
         .configure(live::routes)
         .configure(docs::routes);
 }
