@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
+        .service(import)
+        .service(export)
         .service(create)
         .service(get_one)
         .service(update)
@@ -150,4 +152,56 @@ async fn remove_tag(
 ) -> Result<web::Json<Vec<String>>, ApiError> {
     let (id, name) = path.into_inner();
     Ok(web::Json(svc::remove_tag(&state, &p, id, &name).await?))
+}
+
+/// The largest CSV an import accepts.
+const IMPORT_LIMIT: usize = 5 * 1024 * 1024;
+
+/// Import contacts from CSV (`text/csv`; header row with `wa_id` and any of name, email, phone,
+/// company, lifecycle_stage, is_vip, opt_in, tags (`;`-separated); other columns become custom
+/// attributes). Upserts by wa_id; bad rows are reported and skipped.
+#[utoipa::path(tag = "contacts", request_body(content = String, content_type = "text/csv"), responses(
+    (status = 200, body = crate::services::contacts_csv::ImportReport), (status = 413, body = ErrorBody),
+    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/contacts/import")]
+async fn import(
+    state: web::Data<AppState>,
+    p: Principal,
+    req: actix_web::HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::Json<crate::services::contacts_csv::ImportReport>, ApiError> {
+    use futures_util::StreamExt;
+    crate::services::contacts_csv::check_content_type(
+        req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+    )?;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        if body.len() + chunk.len() > IMPORT_LIMIT {
+            return Err(ApiError::PayloadTooLarge { limit: IMPORT_LIMIT });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(web::Json(crate::services::contacts_csv::import(&state, &p, &body).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExportQuery {
+    /// Only contacts with this tag.
+    pub tag: Option<String>,
+}
+
+/// Every contact as CSV (the import's columns, plus profile name, blocked, attributes as JSON).
+#[utoipa::path(tag = "contacts", params(ExportQuery), responses((status = 200, content_type = "text/csv", body = String)))]
+#[get("/contacts/export")]
+async fn export(
+    state: web::Data<AppState>,
+    p: Principal,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let csv = crate::services::contacts_csv::export(&state, &p, q.tag.as_deref()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((actix_web::http::header::CONTENT_DISPOSITION, "attachment; filename=\"contacts.csv\""))
+        .body(csv))
 }

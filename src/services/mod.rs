@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod chatbots;
 pub mod contacts;
+pub mod contacts_csv;
 pub mod conversations;
 pub mod flows;
 pub mod numbers;

@@ -135,3 +135,87 @@ async fn a_blocked_contacts_messages_are_stored_but_never_answered() {
     app.say(PNID, "5511977770009", "hello").await;
     assert_eq!(bot_says(&fake, "5511977770009", 1).await, ["Welcome!"]);
 }
+
+#[actix_web::test]
+async fn csv_import_reports_bad_rows_and_export_round_trips() {
+    let app = spawn_app().await;
+    let t = app.tenant("crm-csv").await;
+    let agent = &t.agent.token;
+    app.post("/api/v1/contacts", agent, json!({"wa_id": "5511900000001", "name": "Old name", "company": "Acme"}))
+        .await
+        .expect(201);
+    let csv = "wa_id,name,email,tags,opt_in,plan\n\
+               +55 11 90000-0001,Ana,ana@example.com,vip;gold,yes,pro\n\
+               5511900000002,Bruno,not-an-email,,,\n\
+               5511900000003,Carla,,vip,no,basic\n\
+               12,Too short,,,,\n\
+               5511900000003,Carla again,,,,\n";
+    let r = app
+        .client
+        .post(app.url("/api/v1/contacts/import"))
+        .bearer_auth(agent)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let report = Reply::from(r).await.expect(200).body;
+    assert_eq!(report["rows"], 5);
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["updated"], 1, "{report}");
+    assert_eq!(report["failed"], 3, "{report}");
+    let errors: Vec<(u64, &str)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_u64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(3, "email"), (5, "wa_id"), (6, "wa_id")]);
+
+    let ana = app.get("/api/v1/contacts?wa_id=5511900000001", agent).await.expect(200).body["items"][0].clone();
+    assert_eq!(ana["name"], "Ana");
+    assert_eq!(ana["company"], "Acme", "an empty or absent cell keeps the field");
+    assert_eq!(ana["attributes"]["plan"], "pro");
+    assert_eq!(ana["opt_in"], true);
+    let vips = app.get("/api/v1/contacts?tag=vip", agent).await.expect(200);
+    assert_eq!(vips.body["items"].as_array().unwrap().len(), 2);
+
+    let export = app.client.get(app.url("/api/v1/contacts/export?tag=gold")).bearer_auth(agent).send().await.unwrap();
+    assert_eq!(export.status(), 200);
+    assert!(export.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = export.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("wa_id,name,profile_name,email"));
+    assert!(lines[1].starts_with("5511900000001,Ana,,ana@example.com"), "{text}");
+    assert!(lines[1].contains("gold;vip"));
+
+    // Wrong content type, a file without wa_id, and a viewer: refused, nothing changed.
+    let r =
+        app.client.post(app.url("/api/v1/contacts/import")).bearer_auth(agent).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    let r = app
+        .client
+        .post(app.url("/api/v1/contacts/import"))
+        .bearer_auth(agent)
+        .header("content-type", "text/csv")
+        .body("name\nX\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = app
+        .client
+        .post(app.url("/api/v1/contacts/import"))
+        .bearer_auth(&t.viewer.token)
+        .header("content-type", "text/csv")
+        .body("wa_id\n5511900000009\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.get("/api/v1/contacts?limit=200", agent).await.expect(200).body["items"].as_array().unwrap().len(),
+        2
+    );
+}
