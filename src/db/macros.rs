@@ -41,3 +41,17 @@ macro_rules! sql_scalar {
         }
     };
 }
+
+/// The escape hatch for a real dialect difference: `sql_dialect_as!(conn, fetch_all, RowType,
+/// postgres: "SQL", sqlite: "SQL", binds...)`, the same binds for both texts.
+#[macro_export]
+macro_rules! sql_dialect_as {
+    ($conn:expr, $method:ident, $row:ty, postgres: $pg:expr, sqlite: $lite:expr $(, $bind:expr)* $(,)?) => {
+        match $crate::db::Conn::conn($conn) {
+            $crate::db::ConnRef::Sqlite(c) => sqlx::query_as::<_, $row>($lite)$(.bind($bind))*
+                .$method(&mut *c).await,
+            $crate::db::ConnRef::Postgres(c) => sqlx::query_as::<_, $row>($pg)$(.bind($bind))*
+                .$method(&mut *c).await,
+        }
+    };
+}

@@ -16,6 +16,7 @@ pub mod organizations;
 pub mod outbox;
 pub mod queues;
 pub mod refresh_tokens;
+pub mod reports;
 pub mod tags;
 pub mod timers;
 pub mod users;

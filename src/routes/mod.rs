@@ -15,6 +15,7 @@ pub mod numbers;
 pub mod ops;
 pub mod organizations;
 pub mod queues;
+pub mod reports;
 pub mod users;
 pub mod webhooks;
 
@@ -34,6 +35,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .configure(flows::routes)
         .configure(queues::routes)
         .configure(catalog::routes)
+        .configure(reports::routes)
         .configure(live::routes)
         .configure(docs::routes);
 }

@@ -14,5 +14,6 @@ pub mod flows;
 pub mod numbers;
 pub mod organizations;
 pub mod queues;
+pub mod reports;
 pub mod sending;
 pub mod users;

@@ -16,6 +16,7 @@ mod migrations;
 mod numbers;
 mod organizations;
 mod outbound;
+mod reports;
 mod store;
 mod users;
 mod webhook;

@@ -20,9 +20,7 @@ pub fn case(method: Method, path: impl Into<String>, body: Option<Value>, allowe
 pub const ALL: &[&str] = &["super_admin", "org_admin", "agent", "viewer"];
 pub const ADMINS: &[&str] = &["super_admin", "org_admin"];
 pub const SUPER: &[&str] = &["super_admin"];
-#[allow(dead_code)]
 pub const WRITERS: &[&str] = &["super_admin", "org_admin", "agent"];
-#[allow(dead_code)]
 pub const READERS_NO_AGENT: &[&str] = &["super_admin", "org_admin", "viewer"];
 
 /// Runs every case as every role; allowed roles must not get 401/403, the others must get 403.

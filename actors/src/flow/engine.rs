@@ -370,7 +370,7 @@ impl<'a> Run<'a> {
         self.effects.push(Effect::Handoff { target, priority, note, reason: reason.to_string() });
         self.state.status = RunStatus::HandedOff;
         self.state.waiting = None;
-        self.state.current = None;
+        // `current` stays at the node that handed off: reports count handoffs by node.
         self.effects.push(Effect::Finished);
     }
 
