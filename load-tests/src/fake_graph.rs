@@ -119,6 +119,21 @@ struct State {
     webhook: Option<StatusWebhook>,
     callbacks_sent: u64,
     callback_failures: u64,
+    /// Message templates per WABA, as Meta keeps them.
+    templates: Vec<FakeTemplate>,
+}
+
+/// A message template the fake holds for a WABA.
+#[derive(Clone, Debug)]
+pub struct FakeTemplate {
+    pub id: String,
+    pub waba_id: String,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    pub quality: String,
+    pub components: Value,
 }
 
 struct Shared {
@@ -174,6 +189,8 @@ impl FakeGraph {
                         .app_data(data.clone())
                         .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
                         .route("/{version}/{phone_number_id}/messages", web::post().to(messages))
+                        .route("/{version}/{waba_id}/message_templates", web::post().to(create_template))
+                        .route("/{version}/{waba_id}/message_templates", web::get().to(list_templates))
                 })
                 .workers(workers.max(1))
                 .disable_signals()
@@ -194,6 +211,19 @@ impl FakeGraph {
         })?;
         let (port, handle) = rx.recv().map_err(std::io::Error::other)??;
         Ok(FakeGraph { base_url: format!("http://127.0.0.1:{port}"), shared, handle })
+    }
+
+    /// The templates the fake holds (all WABAs).
+    pub fn templates(&self) -> Vec<FakeTemplate> {
+        self.shared.lock().templates.clone()
+    }
+
+    /// Meta's review: sets a template's status (and quality), as Meta would before its webhook.
+    pub fn review_template(&self, name: &str, status: &str, quality: &str) {
+        for t in self.shared.lock().templates.iter_mut().filter(|t| t.name == name) {
+            t.status = status.to_string();
+            t.quality = quality.to_string();
+        }
     }
 
     /// The next `times` sends (to `recipient` only, when given) get `fault`.
@@ -613,6 +643,68 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// `POST /{version}/{waba_id}/message_templates`: Meta's template creation (answers PENDING).
+async fn create_template(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let (_, waba_id) = path.into_inner();
+    if bearer(&req).is_none() {
+        let (status, body) = meta_error(190, "missing access token");
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(body);
+    }
+    let name = body["name"].as_str().unwrap_or("").to_string();
+    let language = body["language"].as_str().unwrap_or("").to_string();
+    let category = body["category"].as_str().unwrap_or("").to_string();
+    if name.is_empty() || language.is_empty() || !body["components"].is_array() {
+        let (status, err) = meta_error(100, "name, language and components are required");
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(err);
+    }
+    let mut state = shared.lock();
+    if state.templates.iter().any(|t| t.waba_id == waba_id && t.name == name && t.language == language) {
+        let (status, err) = meta_error(2388024, "a template with this name and language already exists");
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(err);
+    }
+    let id = format!("{}", 9_000_000_000_000u64 + shared.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    state.templates.push(FakeTemplate {
+        id: id.clone(),
+        waba_id,
+        name,
+        language,
+        category: category.clone(),
+        status: "PENDING".into(),
+        quality: "UNKNOWN".into(),
+        components: body["components"].clone(),
+    });
+    HttpResponse::Ok().json(json!({"id": id, "status": "PENDING", "category": category}))
+}
+
+/// `GET /{version}/{waba_id}/message_templates`: the WABA's templates, with status and quality.
+async fn list_templates(
+    shared: web::Data<Shared>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (_, waba_id) = path.into_inner();
+    if bearer(&req).is_none() {
+        let (status, body) = meta_error(190, "missing access token");
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(body);
+    }
+    let data: Vec<Value> = shared
+        .lock()
+        .templates
+        .iter()
+        .filter(|t| t.waba_id == waba_id)
+        .map(|t| {
+            json!({"id": t.id, "name": t.name, "language": t.language, "category": t.category, "status": t.status,
+                   "quality_score": {"score": t.quality}, "components": t.components})
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({"data": data, "paging": {}}))
 }
 
 #[cfg(test)]

@@ -46,12 +46,23 @@ impl GraphClient {
     }
 
     async fn post(&self, phone_number_id: &str, token: &str, body: &Value) -> Result<Value, SendError> {
-        let url = format!("{}/{}/{}/messages", self.base, self.version, phone_number_id);
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .json(body)
+        self.call(reqwest::Method::POST, &format!("{phone_number_id}/messages"), token, Some(body)).await
+    }
+
+    /// A Graph call to `{base}/{version}/{path}`; Meta's error body becomes a [`SendError::Graph`].
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, SendError> {
+        let url = format!("{}/{}/{}", self.base, self.version, path);
+        let mut request = self.http.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| SendError::Transport(if e.is_timeout() { "timed out".into() } else { e.to_string() }))?;
@@ -80,6 +91,16 @@ impl GraphClient {
             .as_str()
             .map(String::from)
             .ok_or_else(|| SendError::Transport("Meta accepted the message but returned no id".into()))
+    }
+
+    /// Submits a message template for review: `{id, status, category}`.
+    pub async fn create_template(&self, waba_id: &str, token: &str, body: &Value) -> Result<Value, SendError> {
+        self.call(reqwest::Method::POST, &format!("{waba_id}/message_templates"), token, Some(body)).await
+    }
+
+    /// The WABA's templates (first 250) with their status and quality.
+    pub async fn list_templates(&self, waba_id: &str, token: &str) -> Result<Value, SendError> {
+        self.call(reqwest::Method::GET, &format!("{waba_id}/message_templates?limit=250"), token, None).await
     }
 
     /// Marks an inbound message (and the earlier ones) read.

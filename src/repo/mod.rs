@@ -18,5 +18,6 @@ pub mod queues;
 pub mod refresh_tokens;
 pub mod reports;
 pub mod tags;
+pub mod templates;
 pub mod timers;
 pub mod users;

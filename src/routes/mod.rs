@@ -16,6 +16,7 @@ pub mod ops;
 pub mod organizations;
 pub mod queues;
 pub mod reports;
+pub mod templates;
 pub mod users;
 pub mod webhooks;
 
@@ -36,6 +37,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .configure(queues::routes)
         .configure(catalog::routes)
         .configure(reports::routes)
+        .configure(templates::routes)
         .configure(live::routes)
         .configure(docs::routes);
 }

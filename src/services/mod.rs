@@ -16,4 +16,5 @@ pub mod organizations;
 pub mod queues;
 pub mod reports;
 pub mod sending;
+pub mod templates;
 pub mod users;

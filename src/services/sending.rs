@@ -200,6 +200,18 @@ pub async fn send(state: &AppState, p: &Principal, conversation_id: Uuid, req: S
                 details: json!({"window_expires_at": record.window_expires_at}),
             });
         }
+        if let Some(t) = &req.template {
+            crate::services::templates::check_send(
+                state,
+                p.org,
+                number_id,
+                &t.name,
+                &t.language,
+                &t.parameters,
+                t.components.as_ref(),
+            )
+            .await?;
+        }
         let info = state.numbers.sending(p.org, number_id).await?.ok_or(ApiError::NotFound("conversation"))?;
         if info.token_invalid {
             return Err(ApiError::conflict(

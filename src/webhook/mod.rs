@@ -213,5 +213,13 @@ pub async fn receive(
     if duplicates > 0 {
         metrics.add("pytake_webhook_dedup_hits_total", "", duplicates as u64);
     }
+    if !parsed.template_updates.is_empty() {
+        // Rare and idempotent: applied at once (the raw delivery is stored above).
+        let mut c = state.db.conn().await?;
+        for u in &parsed.template_updates {
+            crate::repo::templates::apply_review(&mut c, &u.meta_template_id, &u.status, u.reason.as_deref(), now)
+                .await?;
+        }
+    }
     Ok(Receipt { received: new_items, duplicates, unknown_numbers: unknown })
 }

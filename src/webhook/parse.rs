@@ -30,6 +30,16 @@ pub struct ParsedDelivery {
     pub other_fields: Vec<String>,
     /// Items that could not be keyed (a message without an id, ...): counted and logged.
     pub skipped: Vec<String>,
+    /// Meta's review of message templates (`message_template_status_update`).
+    pub template_updates: Vec<TemplateStatusUpdate>,
+}
+
+/// `{event: "APPROVED" | "REJECTED" | "PAUSED" | ..., message_template_id, reason}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateStatusUpdate {
+    pub meta_template_id: String,
+    pub status: String,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -92,6 +102,16 @@ pub fn parse_value_tree(root: &Value) -> Result<ParsedDelivery, ParseError> {
         for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
             let field = change.get("field").and_then(Value::as_str).unwrap_or("");
             let value = change.get("value").unwrap_or(&Value::Null);
+            if field == "message_template_status_update" {
+                match (str_of(value, "message_template_id"), str_of(value, "event")) {
+                    (Some(id), Some(event)) => out.template_updates.push(TemplateStatusUpdate {
+                        meta_template_id: id,
+                        status: event.to_ascii_uppercase(),
+                        reason: str_of(value, "reason").filter(|r| r != "NONE"),
+                    }),
+                    _ => out.skipped.push("a template status update without message_template_id or event".into()),
+                }
+            }
             if field != "messages" {
                 out.other_fields.push(field.to_string());
                 continue;

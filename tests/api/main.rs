@@ -18,5 +18,6 @@ mod organizations;
 mod outbound;
 mod reports;
 mod store;
+mod templates;
 mod users;
 mod webhook;
