@@ -168,6 +168,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     };
     let state = web::Data::new(state);
     crate::live::assignment::Assigner::start(state.clone());
+    crate::services::campaigns::start_runner(state.clone());
     Ok(state)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod campaigns;
 pub mod canned;
 pub mod chatbots;
 pub mod contacts;

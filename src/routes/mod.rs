@@ -2,6 +2,7 @@
 //! registered through `utoipa-actix-web`, so the OpenAPI document lists exactly what is served.
 
 pub mod auth;
+pub mod campaigns;
 pub mod catalog;
 pub mod chatbots;
 pub mod console;
@@ -38,6 +39,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .configure(catalog::routes)
         .configure(reports::routes)
         .configure(templates::routes)
+        .configure(campaigns::routes)
         .configure(live::routes)
         .configure(docs::routes);
 }

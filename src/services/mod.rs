@@ -5,6 +5,7 @@
 pub mod agent_actions;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod catalog;
 pub mod chatbots;
 pub mod contacts;

@@ -80,6 +80,11 @@ fn component_type(c: &Value) -> String {
     c["type"].as_str().unwrap_or("").to_ascii_uppercase()
 }
 
+/// The parameters a template's body takes (`1`, `2`.. or names), sorted.
+pub fn parameter_names(components: &Value) -> Vec<String> {
+    placeholders(components).into_iter().collect()
+}
+
 /// The placeholders of the template's body: `{{1}}`.. or `{{name}}`..
 fn placeholders(components: &Value) -> BTreeSet<String> {
     let body = components
