@@ -1,6 +1,7 @@
 //! `/api/v1/campaigns`: template sends to an audience.
 
 use crate::auth::Principal;
+use crate::auth::principal::RequestMeta;
 use crate::http::{ApiError, Json, ListQuery, Page};
 use crate::routes::docs::ErrorBody;
 use crate::services::campaigns::{self as svc, CampaignView, CreateCampaign, Progress};
@@ -39,9 +40,10 @@ async fn list(
 async fn create(
     state: web::Data<AppState>,
     p: Principal,
+    meta: RequestMeta,
     body: Json<CreateCampaign>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(svc::create(&state, &p, body.into_inner()).await?))
+    Ok(HttpResponse::Created().json(svc::create(&state, &p, &meta, body.into_inner()).await?))
 }
 
 /// One campaign.
@@ -62,9 +64,10 @@ async fn get_one(
 async fn start(
     state: web::Data<AppState>,
     p: Principal,
+    meta: RequestMeta,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CampaignView>, ApiError> {
-    Ok(web::Json(svc::start(&state, &p, id.into_inner()).await?))
+    Ok(web::Json(svc::start(&state, &p, &meta, id.into_inner()).await?))
 }
 
 /// Pause sending.
@@ -73,9 +76,10 @@ async fn start(
 async fn pause(
     state: web::Data<AppState>,
     p: Principal,
+    meta: RequestMeta,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CampaignView>, ApiError> {
-    Ok(web::Json(svc::pause(&state, &p, id.into_inner()).await?))
+    Ok(web::Json(svc::pause(&state, &p, &meta, id.into_inner()).await?))
 }
 
 /// Resume a paused campaign.
@@ -84,9 +88,10 @@ async fn pause(
 async fn resume(
     state: web::Data<AppState>,
     p: Principal,
+    meta: RequestMeta,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CampaignView>, ApiError> {
-    Ok(web::Json(svc::resume(&state, &p, id.into_inner()).await?))
+    Ok(web::Json(svc::resume(&state, &p, &meta, id.into_inner()).await?))
 }
 
 /// Cancel: the recipients not yet sent to never are.
@@ -95,9 +100,10 @@ async fn resume(
 async fn cancel(
     state: web::Data<AppState>,
     p: Principal,
+    meta: RequestMeta,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CampaignView>, ApiError> {
-    Ok(web::Json(svc::cancel(&state, &p, id.into_inner()).await?))
+    Ok(web::Json(svc::cancel(&state, &p, &meta, id.into_inner()).await?))
 }
 
 /// Recipients by where they are: pending, queued, sent, delivered, read, failed, replied, skipped.

@@ -5,6 +5,8 @@
 //! message), so a restart resumes where it stopped and never sends twice; the outbox sender then
 //! sends, retries by error class and records what Meta says.
 
+use super::audit::{self, Change};
+use crate::auth::principal::RequestMeta;
 use crate::auth::{Permission, Principal};
 use crate::http::pagination::{ListQuery, Page};
 use crate::http::{ApiError, FieldErrors, Validate};
@@ -130,7 +132,12 @@ async fn load(state: &AppState, org: OrgId, id: Uuid) -> Result<CampaignRow, Api
     campaigns::get(&mut c, org, id).await?.ok_or(ApiError::NotFound("campaign"))
 }
 
-pub async fn create(state: &AppState, p: &Principal, req: CreateCampaign) -> Result<CampaignView, ApiError> {
+pub async fn create(
+    state: &AppState,
+    p: &Principal,
+    meta: &RequestMeta,
+    req: CreateCampaign,
+) -> Result<CampaignView, ApiError> {
     p.require(Permission::CampaignsManage)?;
     let mut c = state.db.conn().await?;
     crate::repo::numbers::get(&mut c, p.org, req.number_id)
@@ -168,8 +175,21 @@ pub async fn create(state: &AppState, p: &Principal, req: CreateCampaign) -> Res
         created_at: now,
         updated_at: now,
     };
-    campaigns::insert(&mut c, &row).await?;
-    Ok(row.into())
+    drop(c);
+    let mut tx = state.db.begin().await?;
+    campaigns::insert(&mut tx, &row).await?;
+    let view = CampaignView::from(row);
+    audit::record(
+        &mut tx,
+        Some(p.org.as_uuid()),
+        Some(p),
+        meta,
+        Change::new("campaign.created", "campaign", view.id).after(&view),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view)
 }
 
 pub async fn list(state: &AppState, p: &Principal, q: ListQuery) -> Result<Page<CampaignView>, ApiError> {
@@ -192,7 +212,7 @@ fn contact_scope(k: &ContactRow) -> Value {
 
 /// Starts a draft: the audience is resolved now (opted-out and blocked contacts are skipped,
 /// recorded with the reason), then it sends at once or at `scheduled_at`.
-pub async fn start(state: &AppState, p: &Principal, id: Uuid) -> Result<CampaignView, ApiError> {
+pub async fn start(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uuid) -> Result<CampaignView, ApiError> {
     p.require(Permission::CampaignsManage)?;
     let row = load(state, p.org, id).await?;
     if row.status != "draft" {
@@ -246,11 +266,27 @@ pub async fn start(state: &AppState, p: &Principal, id: Uuid) -> Result<Campaign
     }
     let to = if row.scheduled_at.is_some_and(|s| s > now) { "scheduled" } else { "running" };
     campaigns::transition(&mut tx, p.org, id, &["draft"], to, now).await?;
+    audit::record(
+        &mut tx,
+        Some(p.org.as_uuid()),
+        Some(p),
+        meta,
+        Change::new("campaign.started", "campaign", id).after(&json!({"status": to, "recipients": people.len()})),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(load(state, p.org, id).await?.into())
 }
 
-async fn change(state: &AppState, p: &Principal, id: Uuid, from: &[&str], to: &str) -> Result<CampaignView, ApiError> {
+async fn change(
+    state: &AppState,
+    p: &Principal,
+    meta: &RequestMeta,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+) -> Result<CampaignView, ApiError> {
     p.require(Permission::CampaignsManage)?;
     let row = load(state, p.org, id).await?;
     let now = state.now();
@@ -261,22 +297,33 @@ async fn change(state: &AppState, p: &Principal, id: Uuid, from: &[&str], to: &s
     if to == "cancelled" {
         campaigns::cancel_pending(&mut tx, p.org, id, now).await?;
     }
+    audit::record(
+        &mut tx,
+        Some(p.org.as_uuid()),
+        Some(p),
+        meta,
+        Change::new(&format!("campaign.{to}"), "campaign", id)
+            .before(&json!({"status": row.status}))
+            .after(&json!({"status": to})),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(load(state, p.org, id).await?.into())
 }
 
 /// Stops enqueueing (messages already handed to the sender still go out).
-pub async fn pause(state: &AppState, p: &Principal, id: Uuid) -> Result<CampaignView, ApiError> {
-    change(state, p, id, &["running", "scheduled"], "paused").await
+pub async fn pause(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uuid) -> Result<CampaignView, ApiError> {
+    change(state, p, meta, id, &["running", "scheduled"], "paused").await
 }
 
-pub async fn resume(state: &AppState, p: &Principal, id: Uuid) -> Result<CampaignView, ApiError> {
-    change(state, p, id, &["paused"], "running").await
+pub async fn resume(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uuid) -> Result<CampaignView, ApiError> {
+    change(state, p, meta, id, &["paused"], "running").await
 }
 
 /// Cancels: nobody else gets it.
-pub async fn cancel(state: &AppState, p: &Principal, id: Uuid) -> Result<CampaignView, ApiError> {
-    change(state, p, id, &["draft", "scheduled", "running", "paused"], "cancelled").await
+pub async fn cancel(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uuid) -> Result<CampaignView, ApiError> {
+    change(state, p, meta, id, &["draft", "scheduled", "running", "paused"], "cancelled").await
 }
 
 pub async fn progress(state: &AppState, p: &Principal, id: Uuid) -> Result<Progress, ApiError> {
