@@ -264,6 +264,7 @@ impl Application {
             serde_json::to_string(&openapi_document()).map_err(|e| StartupError::Bootstrap(e.to_string()))?,
         ));
         let json_limit = JsonLimit(s.server.json_body_limit);
+        let graphql_schema = web::Data::new(crate::graphql::schema());
         let settings = s.clone();
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
@@ -278,7 +279,9 @@ impl Application {
                 )
                 .configure(crate::routes::all)
                 .split_for_parts();
-            app.configure(crate::routes::console::routes)
+            app.app_data(graphql_schema.clone())
+                .configure(crate::routes::console::routes)
+                .configure(crate::routes::graphql::routes)
                 .default_service(web::to(not_found))
                 .wrap(cors(&settings))
                 .wrap(from_fn(crate::http::request::request_context))

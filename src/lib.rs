@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod flow_http;
+pub mod graphql;
 pub mod http;
 pub mod live;
 pub mod metrics;

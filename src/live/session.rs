@@ -47,7 +47,7 @@ struct AuthFrame {
 }
 
 /// Which conversations an agent's socket currently shows.
-struct Visible {
+pub(crate) struct Visible {
     audience: Audience,
     conversations: HashSet<Uuid>,
 }
@@ -55,7 +55,7 @@ struct Visible {
 impl Visible {
     /// Whether the event goes to this socket; conversation events also update the set (an agent
     /// still gets the update that takes a conversation away from them).
-    fn admit(&mut self, event: &OrgEvent) -> bool {
+    pub(crate) fn admit(&mut self, event: &OrgEvent) -> bool {
         if matches!(self.audience, Audience::Organization) {
             return true;
         }
@@ -321,7 +321,7 @@ async fn stored_status(state: &AppState, p: &Principal) -> String {
 
 /// What the socket shows at the start: for an agent, the conversations they hold and the queued
 /// ones of their departments.
-async fn load_visible(state: &AppState, p: &Principal) -> Result<Visible, crate::http::ApiError> {
+pub(crate) async fn load_visible(state: &AppState, p: &Principal) -> Result<Visible, crate::http::ApiError> {
     if p.role != Role::Agent {
         return Ok(Visible { audience: Audience::Organization, conversations: HashSet::new() });
     }

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod docs;
 pub mod flows;
+pub mod graphql;
 pub mod health;
 pub mod live;
 pub mod numbers;

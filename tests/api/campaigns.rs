@@ -86,7 +86,8 @@ async fn a_campaign_reaches_its_audience_once_and_reports_progress() {
     assert_eq!(started.body["status"], "running");
     app.post(&format!("/api/v1/campaigns/{id}/start"), admin, json!({})).await.expect(409);
     let audit = app.get(&format!("/api/v1/audit?entity_type=campaign&entity_id={id}"), admin).await.expect(200);
-    let actions: Vec<&str> = audit.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> =
+        audit.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["campaign.started", "campaign.created"]);
     let sent = fake.wait_accepted(3, Duration::from_secs(10)).await.expect("three templates went out");
     let mut greeted: Vec<String> = sent

@@ -10,6 +10,7 @@ mod cli;
 mod console;
 mod contacts;
 mod flows;
+mod graphql;
 mod helpers;
 mod http_basics;
 mod matrix;
