@@ -280,3 +280,22 @@ pub async fn audience_contacts(
         tag
     )?)
 }
+
+/// Replaces a draft's audience; false when the campaign is not a draft.
+pub async fn set_audience(
+    c: &mut dyn Conn,
+    org: OrgId,
+    id: Uuid,
+    audience: &Value,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = sql_exec!(
+        c,
+        "UPDATE campaigns SET audience = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2 AND status = 'draft' AND deleted_at IS NULL",
+        org.as_uuid(),
+        id,
+        Json(audience),
+        now
+    )?;
+    Ok(n == 1)
+}

@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(resume)
         .service(cancel)
         .service(progress)
+        .service(audience)
         .service(funnel);
 }
 
@@ -126,4 +127,22 @@ async fn funnel(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<Progress>, ApiError> {
     Ok(web::Json(svc::progress(&state, &p, id.into_inner()).await?))
+}
+
+/// Add contacts to a draft's audience from a CSV (`text/csv`, the contacts import's columns; the
+/// contacts are created or updated as by `/contacts/import`).
+#[utoipa::path(tag = "campaigns", params(("id" = Uuid, Path)), request_body(content = String, content_type = "text/csv"), responses(
+    (status = 200, body = svc::AudienceUpload), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody)))]
+#[post("/campaigns/{id}/audience")]
+async fn audience(
+    state: web::Data<AppState>,
+    p: Principal,
+    req: actix_web::HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<web::Json<svc::AudienceUpload>, ApiError> {
+    crate::services::contacts_csv::check_content_type(
+        req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+    )?;
+    Ok(web::Json(svc::add_csv_audience(&state, &p, id.into_inner(), &body).await?))
 }

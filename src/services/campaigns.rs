@@ -210,6 +210,42 @@ fn contact_scope(k: &ContactRow) -> Value {
            "email": k.email, "company": k.company, "attributes": k.attributes.0})
 }
 
+/// The answer to a CSV audience upload: the import's report and the audience's size now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AudienceUpload {
+    pub import: crate::services::contacts_csv::ImportReport,
+    pub contacts_in_audience: usize,
+}
+
+/// Adds the contacts of a CSV (the contacts import's format: created or updated as there) to a
+/// draft's audience. Bad rows are reported and left out.
+pub async fn add_csv_audience(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+    body: &[u8],
+) -> Result<AudienceUpload, ApiError> {
+    p.require(Permission::CampaignsManage)?;
+    let row = load(state, p.org, id).await?;
+    if row.status != "draft" {
+        return Err(ApiError::conflict("campaign_started", "only a draft's audience can change"));
+    }
+    let report = crate::services::contacts_csv::import(state, p, body).await?;
+    let mut audience: Audience = serde_json::from_value(row.audience.0).unwrap_or_default();
+    for contact in &report.contact_ids {
+        if !audience.contact_ids.contains(contact) {
+            audience.contact_ids.push(*contact);
+        }
+    }
+    let mut c = state.db.conn().await?;
+    if !campaigns::set_audience(&mut c, p.org, id, &serde_json::to_value(&audience).unwrap_or_default(), state.now())
+        .await?
+    {
+        return Err(ApiError::conflict("campaign_started", "only a draft's audience can change"));
+    }
+    Ok(AudienceUpload { contacts_in_audience: audience.contact_ids.len(), import: report })
+}
+
 /// Starts a draft: the audience is resolved now (opted-out and blocked contacts are skipped,
 /// recorded with the reason), then it sends at once or at `scheduled_at`.
 pub async fn start(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uuid) -> Result<CampaignView, ApiError> {

@@ -35,6 +35,9 @@ pub struct ImportReport {
     pub updated: usize,
     pub failed: usize,
     pub errors: Vec<RowError>,
+    /// The contacts the file named (created or updated), for a campaign's audience.
+    #[serde(skip)]
+    pub contact_ids: Vec<Uuid>,
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -191,6 +194,7 @@ pub async fn import(state: &AppState, p: &Principal, body: &[u8]) -> Result<Impo
             let tag = tags::ensure(&mut tx, p.org, t, now).await?;
             contacts::tag(&mut tx, p.org, id, tag, now).await?;
         }
+        report.contact_ids.push(id);
     }
     tx.commit().await?;
     let mut failed_rows: Vec<usize> = report.errors.iter().map(|e| e.row).collect();

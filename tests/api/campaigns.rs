@@ -170,6 +170,25 @@ async fn a_scheduled_campaign_can_be_paused_resumed_or_cancelled() {
     assert_eq!(cancelled.body["status"], "cancelled");
     assert_eq!(progress(&app, admin, &b).await["cancelled"], 1);
     app.post(&format!("/api/v1/campaigns/{b}/resume"), admin, json!({})).await.expect(409);
+
+    // A CSV adds contacts to a draft's audience (created or updated as by the contacts import).
+    let c = app.post("/api/v1/campaigns", admin, make("C")).await.expect(201).body["id"].as_str().unwrap().to_string();
+    let upload = |campaign: String, csv: &'static str| {
+        let req = app
+            .client
+            .post(app.url(&format!("/api/v1/campaigns/{campaign}/audience")))
+            .bearer_auth(admin)
+            .header("content-type", "text/csv")
+            .body(csv);
+        async move { Reply::from(req.send().await.unwrap()).await }
+    };
+    let r = upload(c.clone(), "wa_id,name\n5511955550002,Bia\n5511955550003,Cid\nbad,Nope\n").await.expect(200);
+    assert_eq!(r.body["contacts_in_audience"], 3, "{}", r.body);
+    assert_eq!(r.body["import"]["failed"], 1);
+    app.post(&format!("/api/v1/campaigns/{c}/start"), admin, json!({})).await.expect(200);
+    assert_eq!(progress(&app, admin, &c).await["total"], 3);
+    upload(c.clone(), "wa_id\n5511955550004\n").await.expect(409);
+    app.post(&format!("/api/v1/campaigns/{c}/cancel"), admin, json!({})).await.expect(200);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(fake.accepted().len(), 1, "the cancelled campaign sent nothing");
 }
