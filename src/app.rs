@@ -85,7 +85,22 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     let outbox = Arc::new(LateOutbox::default());
     let f = &settings.flows;
     let live = Arc::new(crate::live::Live::new(settings.live.clone()));
-    let bus = Arc::new(crate::live::AssignmentHook { inner: Arc::new(LocalOnly), kick: live.assignment.kicker() });
+    let channel = crate::live::bus::channel_for(settings.database.url.expose());
+    let cross_node = match &settings.redis.url {
+        Some(url) => {
+            let client = redis::Client::open(url.expose())?;
+            Some((
+                crate::live::bus::RedisBus::start(client.clone(), channel.clone(), live.node, metrics.clone()),
+                client,
+            ))
+        }
+        None => None,
+    };
+    let inner: Arc<dyn pytake_actors::ports::EventBus> = match &cross_node {
+        Some((bus, _)) => bus.clone(),
+        None => Arc::new(LocalOnly),
+    };
+    let bus = Arc::new(crate::live::AssignmentHook { inner, kick: live.assignment.kicker() });
     let registry = Registry::new(
         Ports {
             store,
@@ -100,6 +115,9 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         arbiters.clone(),
     );
     registry.start_reaper();
+    if let Some((bus, client)) = &cross_node {
+        bus.start_relay(client.clone(), channel, registry.clone(), live.assignment.kicker());
+    }
     let w = &settings.webhook;
     let writers = match (w.writers, db.backend()) {
         (0, Backend::Sqlite) => 1,

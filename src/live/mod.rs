@@ -2,6 +2,7 @@
 //! assignment of queued conversations.
 
 pub mod assignment;
+pub mod bus;
 pub mod commands;
 pub mod presence;
 pub mod session;
@@ -23,6 +24,8 @@ use uuid::Uuid;
 
 pub struct Live {
     pub settings: LiveSettings,
+    /// This node's event stream: sequence numbers are this node's (see [`bus`]).
+    pub node: Uuid,
     pub presence: Presence,
     pub assignment: Assigner,
     /// Bumped when department membership changes: sockets reload what their agent may see.
@@ -33,6 +36,7 @@ impl Live {
     pub fn new(settings: LiveSettings) -> Self {
         Live {
             settings,
+            node: Uuid::now_v7(),
             presence: Presence::default(),
             assignment: Assigner::default(),
             membership: tokio::sync::watch::Sender::new(0),

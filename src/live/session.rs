@@ -44,6 +44,8 @@ struct AuthFrame {
     kind: String,
     token: String,
     last_seq: Option<u64>,
+    /// The `ready.data.stream` the client's `last_seq` belongs to; another node's means resync.
+    stream: Option<String>,
 }
 
 /// Which conversations an agent's socket currently shows.
@@ -198,7 +200,11 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
         .send(Attach(Subscribe {
             id: subscription,
             sink: Arc::new(move |e| sink_outlet.offer(e)),
-            after_seq: auth.last_seq,
+            after_seq: match (&auth.stream, auth.last_seq) {
+                // Numbered by another node (or a previous run of this one): a resync.
+                (Some(stream), Some(_)) if *stream != state.live.node.to_string() => Some(u64::MAX),
+                (_, seq) => seq,
+            },
         }))
         .await;
     let presence = if principal.role == Role::Viewer {
@@ -216,7 +222,7 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
     let ready = |seq: u64| {
         json!({"type": "ready", "seq": seq, "data": {
             "user_id": principal.user_id, "organization_id": principal.org.as_uuid(),
-            "role": principal.role.as_str(), "status": presence}})
+            "role": principal.role.as_str(), "status": presence, "stream": state.live.node}})
         .to_string()
     };
     let mut opening = Vec::new();

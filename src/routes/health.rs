@@ -33,7 +33,8 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Liveness { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
-/// The database (and Redis, if configured) answer.
+/// The database answers (503 otherwise); Redis, when configured, is reported: `degraded` while it
+/// is away (each node then serves its own sockets).
 #[utoipa::path(tag = "health", security(()), responses(
     (status = 200, body = Readiness), (status = 503, description = "A dependency is down", body = Readiness)))]
 #[get("/health/ready")]
@@ -56,6 +57,12 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             ok
         }
     };
-    let body = Readiness { status: if db_ok && redis_ok { "ready" } else { "unavailable" }, checks };
-    if db_ok && redis_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    // Without Redis a node still serves its own sockets and webhooks: degraded, not down.
+    let status = match (db_ok, redis_ok) {
+        (false, _) => "unavailable",
+        (true, false) => "degraded",
+        (true, true) => "ready",
+    };
+    let body = Readiness { status, checks };
+    if db_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }

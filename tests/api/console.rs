@@ -608,3 +608,76 @@ async fn rest_actions_take_transfer_close_reopen_read_and_tag() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn two_nodes_share_events_through_redis_and_a_node_switch_resyncs() {
+    let redis = std::env::var("PYTAKE_TEST_REDIS_URL").unwrap_or_default();
+    if !is_postgres() || redis.is_empty() {
+        eprintln!(
+            "SKIPPED two_nodes_share_events_through_redis: needs PYTAKE_TEST_DATABASE_URL and PYTAKE_TEST_REDIS_URL"
+        );
+        return;
+    }
+    let fake = FakeGraph::start().unwrap();
+    let a = spawn_with_graph(&fake, &[]).await;
+    // Node B: the same database, Redis and secrets, its own port.
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = a.settings.database.url.expose().to_string();
+    let jwt = a.settings.resolved.jwt_secret.expose().to_string();
+    let key = a.settings.resolved.encryption_key.expose().to_string();
+    let (settings, _) = test_settings(
+        dir.path(),
+        &[
+            ("PYTAKE__DATABASE__URL", &url),
+            ("PYTAKE__AUTH__JWT_SECRET", &jwt),
+            ("PYTAKE__SECURITY__ENCRYPTION_KEY", &key),
+        ],
+    )
+    .await;
+    let b = spawn_app_in(dir, settings, a.admin_password.clone()).await;
+    let t = a.tenant("nodes").await;
+    let (_, queue) = department_and_queue(&a, &t.admin.token, "Sales", &[&t.agent.id], "round_robin").await;
+    handoff_bot(&a, &t.admin.token, &queue).await;
+
+    let (mut on_b, ready_b) = Socket::connect(&b, &t.admin.token, None).await;
+    let (_on_a, ready_a) = Socket::connect(&a, &t.admin.token, None).await;
+    assert_ne!(ready_a["data"]["stream"], ready_b["data"]["stream"], "each node numbers its own stream");
+    // Let B's subscription settle, then a webhook lands on node A.
+    eventually("node B's relay", || async {
+        b.get("/health/ready", &t.admin.token).await.body["checks"]["redis"] == "ok"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.say(PNID, "5511977770101", "hello node A").await;
+    let seen = on_b
+        .wait_for("the message on node B", |f| f["type"] == "message.created" && f["data"]["text"] == "hello node A")
+        .await;
+    let seq_b = seen["seq"].as_u64().unwrap();
+
+    // A client moving from B to A with B's numbering is told to resync, never given a silent gap.
+    let mut moved = Socket::open(&a).await;
+    moved
+        .send(json!({"type": "auth", "token": t.admin.token, "last_seq": seq_b, "stream": ready_b["data"]["stream"]}))
+        .await;
+    moved.wait_for("resync", |f| f["type"] == "resync").await;
+
+    // An agent connected only to node B is given a conversation handed off on node A.
+    let (mut agent_on_b, _) = Socket::connect(&b, &t.agent.token, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let conversation = queued_conversation(&a, &t.admin.token, "5511977770102").await;
+    let mine = agent_on_b
+        .wait_for("the assignment on node B", |f| {
+            f["type"] == "conversation.updated"
+                && f["data"]["id"] == conversation.as_str()
+                && f["data"]["status"] == "assigned"
+        })
+        .await;
+    assert_eq!(mine["data"]["assigned_agent_id"], t.agent.id.as_str());
+    // The same stream resumes normally.
+    let mut back = Socket::open(&b).await;
+    back.send(json!({"type": "auth", "token": t.admin.token, "last_seq": seq_b, "stream": ready_b["data"]["stream"]}))
+        .await;
+    back.wait_for("ready", |f| f["type"] == "ready").await;
+    back.settle(Duration::from_millis(300)).await;
+    assert!(back.seen.iter().all(|f| f["type"] != "resync"), "{:?}", back.seen);
+}

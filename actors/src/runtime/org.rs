@@ -18,6 +18,12 @@ pub type EventSink = Arc<dyn Fn(&Arc<OrgEvent>) -> bool + Send + Sync>;
 #[rtype(result = "()")]
 pub struct Publish(pub EventDraft);
 
+/// Sequences and fans out an event that another node published (through the cross-node bus),
+/// without publishing it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishLocal(pub EventDraft);
+
 /// Sequences an event that another node already numbered (cross-node delivery).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -102,6 +108,16 @@ impl Handler<Publish> for OrgActor {
         let event = Arc::new(OrgEvent::new(msg.0, self.next_seq));
         self.next_seq += 1;
         self.bus.publish(&event);
+        self.keep_and_fan_out(event);
+    }
+}
+
+impl Handler<PublishLocal> for OrgActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishLocal, _: &mut Context<Self>) {
+        let event = Arc::new(OrgEvent::new(msg.0, self.next_seq));
+        self.next_seq += 1;
         self.keep_and_fan_out(event);
     }
 }
