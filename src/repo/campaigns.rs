@@ -299,3 +299,39 @@ pub async fn set_audience(
     )?;
     Ok(n == 1)
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RecipientStatusRow {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub wa_id: String,
+    pub recipient_status: String,
+    pub message_status: Option<String>,
+    pub message_id: Option<Uuid>,
+    pub error: Option<String>,
+    pub error_code: Option<i32>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Each recipient with its message's status (oldest first).
+pub async fn recipients(
+    c: &mut dyn Conn,
+    org: OrgId,
+    campaign: Uuid,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<RecipientStatusRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_all,
+        RecipientStatusRow,
+        "SELECT r.id, r.contact_id, r.wa_id, r.status AS recipient_status, m.status AS message_status, r.message_id,
+             COALESCE(m.error_title, r.error) AS error, m.error_code, r.updated_at
+         FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id
+         WHERE r.organization_id = $1 AND r.campaign_id = $2 AND ($3 IS NULL OR r.id > $3) ORDER BY r.id LIMIT $4",
+        org.as_uuid(),
+        campaign,
+        after,
+        i64::from(limit) + 1
+    )?)
+}

@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(cancel)
         .service(progress)
         .service(audience)
+        .service(recipients)
         .service(funnel);
 }
 
@@ -145,4 +146,18 @@ async fn audience(
         req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
     )?;
     Ok(web::Json(svc::add_csv_audience(&state, &p, id.into_inner(), &body).await?))
+}
+
+/// Each recipient: pending, skipped (with why), cancelled, queued, sent, delivered, read, failed
+/// (with Meta's error).
+#[utoipa::path(tag = "campaigns", params(("id" = Uuid, Path), ListQuery), responses(
+    (status = 200, body = Page<svc::RecipientView>), (status = 404, body = ErrorBody)))]
+#[get("/campaigns/{id}/recipients")]
+async fn recipients(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<Uuid>,
+    q: web::Query<ListQuery>,
+) -> Result<web::Json<Page<svc::RecipientView>>, ApiError> {
+    Ok(web::Json(svc::recipients(&state, &p, id.into_inner(), q.into_inner()).await?))
 }

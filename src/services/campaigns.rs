@@ -531,3 +531,48 @@ async fn publish_progress(state: &AppState, org: OrgId, id: Uuid) {
         });
     }
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecipientView {
+    pub contact_id: Uuid,
+    pub wa_id: String,
+    /// pending, skipped, cancelled, or its message's: pending (queued), sent, delivered, read, failed.
+    pub status: String,
+    /// Why it was skipped, or Meta's error for a failed message.
+    pub error: Option<String>,
+    pub error_code: Option<i32>,
+    pub message_id: Option<Uuid>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Each recipient and where they are.
+pub async fn recipients(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+    q: ListQuery,
+) -> Result<Page<RecipientView>, ApiError> {
+    p.require(Permission::CampaignsRead)?;
+    load(state, p.org, id).await?;
+    let limit = q.limit()?;
+    let mut c = state.db.conn().await?;
+    let rows = campaigns::recipients(&mut c, p.org, id, q.after()?, limit).await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id).map(|r| RecipientView {
+        contact_id: r.contact_id,
+        wa_id: r.wa_id,
+        status: match (r.recipient_status.as_str(), r.message_status) {
+            ("queued", Some(m)) => {
+                if m == "pending" {
+                    "queued".into()
+                } else {
+                    m
+                }
+            }
+            (s, _) => s.to_string(),
+        },
+        error: r.error,
+        error_code: r.error_code,
+        message_id: r.message_id,
+        updated_at: r.updated_at,
+    }))
+}

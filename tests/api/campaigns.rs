@@ -108,6 +108,19 @@ async fn a_campaign_reaches_its_audience_once_and_reports_progress() {
     })
     .await;
     assert_eq!(app.get(&format!("/api/v1/analytics/campaigns/{id}"), admin).await.expect(200).body["read"], 3);
+    let each = app.get(&format!("/api/v1/campaigns/{id}/recipients"), admin).await.expect(200).body;
+    let mut statuses: Vec<(String, String)> = each["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["wa_id"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+        ["read", "read", "skipped", "skipped", "read"],
+        "{each}"
+    );
     // Never twice: the runner keeps ticking, nothing more goes out.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(fake.accepted().len(), 3);
@@ -191,4 +204,56 @@ async fn a_scheduled_campaign_can_be_paused_resumed_or_cancelled() {
     app.post(&format!("/api/v1/campaigns/{c}/cancel"), admin, json!({})).await.expect(200);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(fake.accepted().len(), 1, "the cancelled campaign sent nothing");
+}
+
+#[actix_web::test]
+async fn a_campaign_resumes_after_a_restart_without_sending_twice() {
+    let fake = FakeGraph::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let owned = graph_overrides(&fake);
+    let overrides: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (settings, password) = test_settings(dir.path(), &overrides).await;
+    let first = spawn_app_in(tempfile::tempdir().unwrap(), settings.clone(), password.clone()).await;
+    let t = first.tenant("campaigns-restart").await;
+    let admin = t.admin.token.clone();
+    let (number, template) = approved_template(&first, &admin).await;
+    // Two messages a second: one recipient per half-second tick.
+    first
+        .put(&format!("/api/v1/whatsapp/numbers/{number}"), &admin, json!({"messages_per_second": 2}))
+        .await
+        .expect(200);
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(contact(&first, &admin, &format!("55119666600{i:02}"), &format!("C{i}"), None).await);
+    }
+    let id = first
+        .post("/api/v1/campaigns", &admin, json!({"name": "Slow", "number_id": number, "template_id": template,
+                                                  "audience": {"contact_ids": ids}, "parameters": ["{{contact.name}}"]}))
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    first.post(&format!("/api/v1/campaigns/{id}/start"), &admin, json!({})).await.expect(200);
+    fake.wait_accepted(2, Duration::from_secs(10)).await.expect("the campaign is under way");
+    // The server stops mid-campaign.
+    first.state.db.close().await;
+    drop(first);
+    let sent_before = fake.accepted().len();
+    assert!(sent_before < 8, "stopped before the end ({sent_before} sent)");
+
+    let second = spawn_app_in(dir, settings, password).await;
+    fake.wait_accepted(8, Duration::from_secs(20)).await.expect("the rest went out after the restart");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut recipients: Vec<String> = fake.accepted().iter().map(|r| r.recipient()).collect();
+    assert_eq!(recipients.len(), 8, "nobody got it twice");
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 8);
+    let token = second.token(&t.admin.email, &t.admin.password).await;
+    eventually("completion", || async {
+        second.get(&format!("/api/v1/campaigns/{id}"), &token).await.expect(200).body["status"] == "completed"
+    })
+    .await;
 }

@@ -681,3 +681,54 @@ async fn two_nodes_share_events_through_redis_and_a_node_switch_resyncs() {
     back.settle(Duration::from_millis(300)).await;
     assert!(back.seen.iter().all(|f| f["type"] != "resync"), "{:?}", back.seen);
 }
+
+#[actix_web::test]
+async fn full_queues_overflow_and_slow_queues_raise_sla_breaches() {
+    let fake = FakeGraph::start().unwrap();
+    let app = spawn_with_graph(&fake, &[("PYTAKE__LIVE__ASSIGNMENT_SWEEP_SECS", "1")]).await;
+    let t = app.tenant("sla").await;
+    let admin = &t.admin.token;
+    let spill =
+        app.post("/api/v1/queues", admin, json!({"name": "Spill", "strategy": "manual"})).await.expect(201).body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let main = app
+        .post(
+            "/api/v1/queues",
+            admin,
+            json!({"name": "Main", "strategy": "manual", "max_size": 1, "overflow_queue_id": spill, "sla_minutes": 5}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    handoff_bot(&app, admin, &main).await;
+    let (mut boss, _) = Socket::connect(&app, admin, None).await;
+
+    let first = queued_conversation(&app, admin, "5511988880101").await;
+    let second = queued_conversation(&app, admin, "5511988880102").await;
+    eventually("the overflow", || async {
+        app.get(&format!("/api/v1/conversations/{second}"), admin).await.expect(200).body["queue_id"] == spill.as_str()
+    })
+    .await;
+    let kept = app.get(&format!("/api/v1/conversations/{first}"), admin).await.expect(200).body;
+    assert_eq!(kept["queue_id"], main.as_str(), "the oldest stays; the newest overflows");
+
+    // The first has waited longer than the 5-minute SLA: one event, counted once.
+    app.exec_sql(
+        &format!(
+            "UPDATE conversations SET queued_at = '2020-01-01 00:00:00+00:00' WHERE id = X'{}'",
+            first.replace('-', "")
+        ),
+        &format!("UPDATE conversations SET queued_at = '2020-01-01T00:00:00Z' WHERE id = '{first}'"),
+    )
+    .await;
+    let breach = boss.wait_for("the SLA breach", |f| f["type"] == "sla.breached").await;
+    assert_eq!(breach["data"]["conversation_id"], first.as_str());
+    assert_eq!(breach["data"]["queue_id"], main.as_str());
+    boss.settle(Duration::from_millis(1500)).await;
+    assert_eq!(boss.seen.iter().filter(|f| f["type"] == "sla.breached").count(), 1, "raised once");
+}
