@@ -45,7 +45,7 @@ pub async fn totals(
 }
 
 /// Seconds from a conversation's start to its first agent reply, and to its close, for the
-/// conversations opened in the period (sorted, for percentiles). With `agent`, only theirs.
+/// conversations opened in the period (each sorted, for percentiles). With `agent`, only theirs.
 pub async fn durations(
     c: &mut dyn Conn,
     org: OrgId,
@@ -53,37 +53,30 @@ pub async fn durations(
     to: DateTime<Utc>,
     agent: Option<Uuid>,
 ) -> Result<(Vec<f64>, Vec<f64>), StoreError> {
-    let first: Vec<(f64,)> = sql_dialect_as!(
+    let rows: Vec<(Option<f64>, Option<f64>)> = sql_dialect_as!(
         c,
         fetch_all,
-        (f64,),
-        postgres: "SELECT CAST(EXTRACT(EPOCH FROM (first_response_at - created_at)) AS FLOAT8) FROM conversations
-                   WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 AND first_response_at IS NOT NULL
-                     AND ($4 IS NULL OR assigned_agent_id = $4) ORDER BY 1 LIMIT 100000",
-        sqlite: "SELECT (julianday(first_response_at) - julianday(created_at)) * 86400.0 FROM conversations
-                 WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 AND first_response_at IS NOT NULL
-                   AND ($4 IS NULL OR assigned_agent_id = $4) ORDER BY 1 LIMIT 100000",
+        (Option<f64>, Option<f64>),
+        postgres: "SELECT CAST(EXTRACT(EPOCH FROM (first_response_at - created_at)) AS FLOAT8),
+                          CAST(EXTRACT(EPOCH FROM (closed_at - created_at)) AS FLOAT8)
+                   FROM conversations WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3
+                     AND (first_response_at IS NOT NULL OR closed_at IS NOT NULL)
+                     AND ($4 IS NULL OR assigned_agent_id = $4) LIMIT 100000",
+        sqlite: "SELECT (julianday(first_response_at) - julianday(created_at)) * 86400.0,
+                        (julianday(closed_at) - julianday(created_at)) * 86400.0
+                 FROM conversations WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3
+                   AND (first_response_at IS NOT NULL OR closed_at IS NOT NULL)
+                   AND ($4 IS NULL OR assigned_agent_id = $4) LIMIT 100000",
         org.as_uuid(),
         from,
         to,
         agent
     )?;
-    let resolution: Vec<(f64,)> = sql_dialect_as!(
-        c,
-        fetch_all,
-        (f64,),
-        postgres: "SELECT CAST(EXTRACT(EPOCH FROM (closed_at - created_at)) AS FLOAT8) FROM conversations
-                   WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 AND closed_at IS NOT NULL
-                     AND ($4 IS NULL OR assigned_agent_id = $4) ORDER BY 1 LIMIT 100000",
-        sqlite: "SELECT (julianday(closed_at) - julianday(created_at)) * 86400.0 FROM conversations
-                 WHERE organization_id = $1 AND created_at >= $2 AND created_at < $3 AND closed_at IS NOT NULL
-                   AND ($4 IS NULL OR assigned_agent_id = $4) ORDER BY 1 LIMIT 100000",
-        org.as_uuid(),
-        from,
-        to,
-        agent
-    )?;
-    Ok((first.into_iter().map(|r| r.0).collect(), resolution.into_iter().map(|r| r.0).collect()))
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    Ok((sorted(rows.iter().filter_map(|r| r.0).collect()), sorted(rows.iter().filter_map(|r| r.1).collect())))
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -285,11 +285,7 @@ async fn a_flow_jumps_to_another_flow_passing_variables() {
 #[actix_web::test]
 async fn a_question_timeout_fires_after_a_restart() {
     let fake = FakeGraph::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let owned = graph_overrides(&fake);
-    let overrides: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (settings, password) = test_settings(dir.path(), &overrides).await;
-    let first = spawn_app_in(tempfile::tempdir().unwrap(), settings.clone(), password.clone()).await;
+    let (dir, settings, password, first) = restartable(&fake).await;
     let t = first.tenant("timers").await;
     let nodes = json!([
         node("s", "start", json!({})),

@@ -209,11 +209,7 @@ async fn a_scheduled_campaign_can_be_paused_resumed_or_cancelled() {
 #[actix_web::test]
 async fn a_campaign_resumes_after_a_restart_without_sending_twice() {
     let fake = FakeGraph::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let owned = graph_overrides(&fake);
-    let overrides: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (settings, password) = test_settings(dir.path(), &overrides).await;
-    let first = spawn_app_in(tempfile::tempdir().unwrap(), settings.clone(), password.clone()).await;
+    let (dir, settings, password, first) = restartable(&fake).await;
     let t = first.tenant("campaigns-restart").await;
     let admin = t.admin.token.clone();
     let (number, template) = approved_template(&first, &admin).await;

@@ -555,3 +555,14 @@ pub async fn bot_says(fake: &FakeGraph, contact: &str, n: usize) -> Vec<String> 
     });
     all.iter().filter(|r| r.is_accepted_message() && r.recipient() == contact).map(Recorded::text).collect()
 }
+
+/// An app wired to `fake` whose database outlives it: stop it (close its pool, drop it) and start
+/// another with `spawn_app_in(dir, settings, password)` on the same data.
+pub async fn restartable(fake: &FakeGraph) -> (TempDir, Settings, String, TestApp) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let owned = graph_overrides(fake);
+    let overrides: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (settings, password) = test_settings(dir.path(), &overrides).await;
+    let first = spawn_app_in(tempfile::tempdir().expect("temp dir"), settings.clone(), password.clone()).await;
+    (dir, settings, password, first)
+}
