@@ -189,6 +189,14 @@ impl Db {
         Ok(())
     }
 
+    /// Whether [`Db::close`] was called (shutdown): background loops stop taking work.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Db::Sqlite(p) => p.pool.is_closed(),
+            Db::Postgres(p) => p.is_closed(),
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Db::Sqlite(p) => {

@@ -333,6 +333,10 @@ async fn send(shared: &Shared, job: &Job) -> Outcome {
 
 async fn try_send(shared: &Shared, job: &Job) -> Result<Outcome, StoreError> {
     let row = &job.row;
+    if shared.db.is_closed() {
+        // Shutting down: the row stays in the outbox for the next start.
+        return Ok(Outcome::Skipped);
+    }
     #[allow(clippy::disallowed_methods)]
     let org = OrgId::assume_verified(row.organization_id);
     let now = shared.clock.now();
@@ -375,12 +379,28 @@ async fn try_send(shared: &Shared, job: &Job) -> Result<Outcome, StoreError> {
     match result {
         Ok(wamid) => {
             shared.metrics.add("pytake_outbound_total", "sent", 1);
-            let (done, recorded) = oneshot::channel();
-            let note = ((row.organization_id, row.id, row.message_id, wamid), done);
-            if shared.recorder.send(note).is_err() {
-                return Err(StoreError::Unavailable("the send recorder stopped".into()));
+            // Meta has the message: from here on only the record may be retried, never the send.
+            for attempt in 0..5u32 {
+                let (done, recorded) = oneshot::channel();
+                let note = ((row.organization_id, row.id, row.message_id, wamid.clone()), done);
+                let result = match shared.recorder.send(note) {
+                    Ok(()) => recorded
+                        .await
+                        .unwrap_or_else(|_| Err(StoreError::Unavailable("the send recorder stopped".into()))),
+                    Err(_) => Err(StoreError::Unavailable("the send recorder stopped".into())),
+                };
+                match result {
+                    Ok(()) => return Ok(Outcome::Sent),
+                    Err(e) if attempt < 4 => {
+                        tracing::warn!(outbox = %row.id, error = %e, "cannot record an accepted send yet; retrying the record");
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    }
+                    Err(e) => {
+                        shared.metrics.add("pytake_outbound_unrecorded_total", "", 1);
+                        tracing::error!(outbox = %row.id, %wamid, error = %e, "Meta accepted a message that could not be recorded; it stays leased and may be sent again after the lease");
+                    }
+                }
             }
-            recorded.await.map_err(|_| StoreError::Unavailable("the send recorder stopped".into()))??;
             Ok(Outcome::Sent)
         }
         Err(error) => {

@@ -4,6 +4,7 @@
 mod auth;
 mod bot;
 mod browser;
+mod business_matrix;
 mod campaigns;
 mod catalog;
 mod cli;
