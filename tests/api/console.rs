@@ -732,3 +732,39 @@ async fn full_queues_overflow_and_slow_queues_raise_sla_breaches() {
     boss.settle(Duration::from_millis(1500)).await;
     assert_eq!(boss.seen.iter().filter(|f| f["type"] == "sla.breached").count(), 1, "raised once");
 }
+
+#[actix_web::test]
+async fn a_silent_client_is_dropped_and_typing_reaches_the_others() {
+    let app =
+        spawn_app_with(&[("PYTAKE__LIVE__PING_INTERVAL_SECS", "1"), ("PYTAKE__LIVE__CLIENT_TIMEOUT_SECS", "2")]).await;
+    let t = app.tenant("silent").await;
+    app.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
+    let conversation = queued_conversation(&app, &t.admin.token, "5511922229999").await;
+
+    // A client that never reads (so never answers a ping) is closed with 4009.
+    let (mut silent, _) = Socket::connect(&app, &t.admin.token, None).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let ended = loop {
+        match silent.read(Duration::from_secs(5)).await {
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(ended, Ended::Closed(Some(4009)));
+
+    // Typing goes to the others watching the conversation (a client that keeps reading stays).
+    let (mut agent, _) = Socket::connect(&app, &t.agent.token, None).await;
+    let (mut boss, _) = Socket::connect(&app, &t.admin.token, None).await;
+    let reader = actix_web::rt::spawn(async move {
+        boss.wait_for("typing", |f| f["type"] == "typing").await;
+        boss
+    });
+    let ack = agent.command("typing", json!({"conversation_id": conversation})).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let boss = reader.await.unwrap();
+    let typing = boss.seen.iter().find(|f| f["type"] == "typing").unwrap();
+    assert_eq!(typing["data"]["user_id"], t.agent.id.as_str());
+    // Reading keeps a client alive past the timeout.
+    agent.settle(Duration::from_millis(2500)).await;
+    assert_eq!(agent.command("ping", json!({})).await["type"], "ack");
+}
