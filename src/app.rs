@@ -116,6 +116,14 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     );
     registry.start_reaper();
     if let Some((bus, client)) = &cross_node {
+        let placement = crate::live::placement::ClusterPlacement::start(
+            client.clone(),
+            channel.replacen("pytake:events:", "pytake:cluster:", 1),
+            live.node,
+            registry.clone(),
+            db.clone(),
+        );
+        registry.set_placement(placement);
         bus.start_relay(client.clone(), channel, registry.clone(), live.assignment.kicker());
     }
     let w = &settings.webhook;

@@ -147,3 +147,14 @@ pub struct LocalOnly;
 impl EventBus for LocalOnly {
     fn publish(&self, _: &OrgEvent) {}
 }
+
+/// Where a conversation's actor runs when several nodes share one database: exactly one node (its
+/// owner) processes a conversation's items, so they stay in order across nodes.
+pub trait Placement: Send + Sync + 'static {
+    /// Whether this node owns `key`.
+    fn is_local(&self, key: &crate::domain::conversation::ConversationKey) -> bool;
+    /// Tells the owner of `key` that it has pending items in the store.
+    fn forward(&self, key: &crate::domain::conversation::ConversationKey);
+    /// Whether other nodes are live (then a key's items may have arrived anywhere).
+    fn shared(&self) -> bool;
+}

@@ -4,6 +4,7 @@
 pub mod assignment;
 pub mod bus;
 pub mod commands;
+pub mod placement;
 pub mod presence;
 pub mod session;
 pub mod visibility;

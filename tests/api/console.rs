@@ -673,6 +673,36 @@ async fn two_nodes_share_events_through_redis_and_a_node_switch_resyncs() {
         })
         .await;
     assert_eq!(mine["data"]["assigned_agent_id"], t.agent.id.as_str());
+
+    // One conversation's messages, delivered alternately to both nodes, are processed in order by
+    // the node that owns it (the other forwards a wake through Redis).
+    tokio::time::sleep(Duration::from_secs(3)).await; // both nodes see each other
+    let contact = "5511977770103";
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.say(PNID, contact, &format!("m{i:02}")).await;
+    }
+    a.drained().await;
+    b.drained().await;
+    let mut texts: Vec<String> = Vec::new();
+    for _ in 0..250 {
+        let list = a.get(&format!("/api/v1/conversations?contact_wa_id={contact}"), &t.admin.token).await.expect(200);
+        if let Some(id) = list.body["items"][0]["id"].as_str() {
+            texts = a
+                .messages(&t.admin.token, id)
+                .await
+                .into_iter()
+                .filter(|m| m["direction"] == "inbound")
+                .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if texts.len() == 20 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let sent: Vec<String> = (0..20).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(texts, sent, "processed in the order received, across nodes");
     // The same stream resumes normally.
     let mut back = Socket::open(&b).await;
     back.send(json!({"type": "auth", "token": t.admin.token, "last_seq": seq_b, "stream": ready_b["data"]["stream"]}))

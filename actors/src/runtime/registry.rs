@@ -111,6 +111,8 @@ pub struct Registry {
     bus: Arc<dyn EventBus>,
     arbiters: Vec<ArbiterHandle>,
     generation: AtomicU64,
+    /// Set when several nodes share the database: keys owned elsewhere are forwarded.
+    placement: std::sync::OnceLock<Arc<dyn crate::ports::Placement>>,
 }
 
 impl Registry {
@@ -123,6 +125,7 @@ impl Registry {
             bus,
             arbiters,
             generation: AtomicU64::new(0),
+            placement: std::sync::OnceLock::new(),
         })
     }
 
@@ -156,9 +159,32 @@ impl Registry {
         Entry { addr, slot }
     }
 
-    /// Hands new items (oldest first) to the conversation's actor, activating it if needed. Never
-    /// blocks: when the actor is full the items stay in the store and the actor reloads them.
+    /// Makes this registry one of several nodes: keys another node owns are forwarded to it.
+    pub fn set_placement(&self, placement: Arc<dyn crate::ports::Placement>) {
+        let _ = self.placement.set(placement);
+    }
+
+    /// Hands new items (oldest first) to the conversation's actor, activating it if needed; when
+    /// another node owns the conversation, tells that node instead (the items are in the store).
+    /// Never blocks: when the actor is full the items stay in the store and the actor reloads them.
     pub fn dispatch(&self, key: &ConversationKey, items: Vec<InboxItem>) {
+        if let Some(p) = self.placement.get()
+            && p.shared()
+        {
+            if !p.is_local(key) {
+                p.forward(key);
+                return;
+            }
+            // Other nodes may have stored older items of this key: the actor loads them all from
+            // the store, in the order they arrived, instead of taking these first.
+            self.dispatch_local(key, Vec::new());
+            return;
+        }
+        self.dispatch_local(key, items);
+    }
+
+    /// [`Registry::dispatch`] on this node, whoever owns the key (for a forwarded wake).
+    pub fn dispatch_local(&self, key: &ConversationKey, items: Vec<InboxItem>) {
         let mut items = Some(items);
         for _ in 0..2 {
             // The entry guard is held across the count and the send, so passivation (which needs
