@@ -455,8 +455,9 @@ async fn run_once(state: &AppState, campaign: &CampaignRow) -> Result<(), ApiErr
                 let record = ConversationRecord {
                     id: Uuid::now_v7(),
                     contact_id: r.contact_id,
+                    // A reply starts the number's flow, or goes to the agents when there is none.
                     status: ConversationStatus::Open,
-                    is_bot_active: false,
+                    is_bot_active: true,
                     assigned_agent_id: None,
                     department_id: None,
                     queue_id: None,

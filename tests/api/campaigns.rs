@@ -101,6 +101,9 @@ async fn a_campaign_reaches_its_audience_once_and_reports_progress() {
     eventually("everyone read it", || async { progress(&app, admin, &id).await["read"] == 3 }).await;
     app.say(PNID, "5511944440001", "quero!").await;
     eventually("the reply", || async { progress(&app, admin, &id).await["replied"] == 1 }).await;
+    // The reply reaches the agents (no flow on this number): it is queued, not left unseen.
+    let answered = app.get("/api/v1/conversations?contact_wa_id=5511944440001", admin).await.expect(200);
+    assert_eq!(answered.body["items"][0]["status"], "queued", "{}", answered.body);
     let p = progress(&app, admin, &id).await;
     assert_eq!((p["total"].as_i64(), p["skipped"].as_i64(), p["failed"].as_i64()), (Some(5), Some(2), Some(0)), "{p}");
     eventually("completion", || async {
