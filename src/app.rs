@@ -124,6 +124,14 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
             db.clone(),
         );
         registry.set_placement(placement);
+        let presence = crate::live::cluster_presence::ClusterPresence::start(
+            client.clone(),
+            channel.replacen("pytake:events:", "pytake:cluster:", 1),
+            live.node,
+            live.presence.clone(),
+            db.clone(),
+        );
+        let _ = live.cluster.set(presence);
         bus.start_relay(client.clone(), channel, registry.clone(), live.assignment.kicker());
     }
     let w = &settings.webhook;

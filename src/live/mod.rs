@@ -3,6 +3,7 @@
 
 pub mod assignment;
 pub mod bus;
+pub mod cluster_presence;
 pub mod commands;
 pub mod placement;
 pub mod presence;
@@ -27,7 +28,9 @@ pub struct Live {
     pub settings: LiveSettings,
     /// This node's event stream: sequence numbers are this node's (see [`bus`]).
     pub node: Uuid,
-    pub presence: Presence,
+    pub presence: Arc<Presence>,
+    /// Sessions on the other nodes (set when `redis.url` is).
+    pub cluster: std::sync::OnceLock<Arc<cluster_presence::ClusterPresence>>,
     pub assignment: Assigner,
     /// Bumped when department membership changes: sockets reload what their agent may see.
     membership: tokio::sync::watch::Sender<u64>,
@@ -38,7 +41,8 @@ impl Live {
         Live {
             settings,
             node: Uuid::now_v7(),
-            presence: Presence::default(),
+            presence: Arc::new(Presence::default()),
+            cluster: std::sync::OnceLock::new(),
             assignment: Assigner::default(),
             membership: tokio::sync::watch::Sender::new(0),
         }
@@ -80,7 +84,16 @@ pub fn schedule_offline(state: actix_web::web::Data<AppState>, org: OrgId, user:
     let grace = Duration::from_secs(state.live.settings.presence_grace_secs);
     let requeue_after = state.live.settings.requeue_offline_after_secs;
     actix_web::rt::spawn(async move {
+        if let Some(c) = state.live.cluster.get() {
+            c.disconnected(org, user).await;
+        }
         tokio::time::sleep(grace).await;
+        // Still connected to another node: not offline.
+        if let Some(c) = state.live.cluster.get()
+            && c.elsewhere(org, user).await
+        {
+            return;
+        }
         if !state.live.presence.expire(org, user, generation) {
             return;
         }
@@ -89,7 +102,12 @@ pub fn schedule_offline(state: actix_web::web::Data<AppState>, org: OrgId, user:
             return;
         }
         tokio::time::sleep(Duration::from_secs(requeue_after)).await;
-        if state.live.presence.still_offline(org, user, generation)
+        let back_elsewhere = match state.live.cluster.get() {
+            Some(c) => c.elsewhere(org, user).await,
+            None => false,
+        };
+        if !back_elsewhere
+            && state.live.presence.still_offline(org, user, generation)
             && let Err(e) = requeue_held(&state, org, user).await
         {
             tracing::warn!(error = %e, "re-queueing an offline agent's conversations failed");

@@ -113,6 +113,11 @@ impl Presence {
         v
     }
 
+    /// Every agent with a socket on this node.
+    pub fn connected(&self) -> Vec<(OrgId, Uuid)> {
+        self.agents.iter().filter(|e| e.sessions > 0).map(|e| *e.key()).collect()
+    }
+
     /// Every agent of `org` this node knows, with their status.
     pub fn all(&self, org: OrgId) -> Vec<(Uuid, &'static str)> {
         let mut v: Vec<(Uuid, &'static str)> =

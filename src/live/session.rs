@@ -210,6 +210,9 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
     let presence = if principal.role == Role::Viewer {
         "offline"
     } else {
+        if let Some(c) = state.live.cluster.get() {
+            c.connected(principal.org, principal.user_id).await;
+        }
         let stored = stored_status(&state, &principal).await;
         match state.live.presence.connect(principal.org, principal.user_id, &stored) {
             Some(changed) => {

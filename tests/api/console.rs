@@ -609,32 +609,35 @@ async fn rest_actions_take_transfer_close_reopen_read_and_tag() {
     .await;
 }
 
-#[actix_web::test]
-async fn two_nodes_share_events_through_redis_and_a_node_switch_resyncs() {
+/// Two servers on one PostgreSQL database and one Redis (same secrets, each its own port), or None
+/// (with the reason printed) when the suite runs without them.
+async fn two_nodes(fake: &FakeGraph, extra: &[(&str, &str)]) -> Option<(TestApp, TestApp)> {
     let redis = std::env::var("PYTAKE_TEST_REDIS_URL").unwrap_or_default();
     if !is_postgres() || redis.is_empty() {
-        eprintln!(
-            "SKIPPED two_nodes_share_events_through_redis: needs PYTAKE_TEST_DATABASE_URL and PYTAKE_TEST_REDIS_URL"
-        );
-        return;
+        eprintln!("SKIPPED (two nodes): needs PYTAKE_TEST_DATABASE_URL and PYTAKE_TEST_REDIS_URL");
+        return None;
     }
-    let fake = FakeGraph::start().unwrap();
-    let a = spawn_with_graph(&fake, &[]).await;
-    // Node B: the same database, Redis and secrets, its own port.
+    let a = spawn_with_graph(fake, extra).await;
     let dir = tempfile::TempDir::new().unwrap();
     let url = a.settings.database.url.expose().to_string();
     let jwt = a.settings.resolved.jwt_secret.expose().to_string();
     let key = a.settings.resolved.encryption_key.expose().to_string();
-    let (settings, _) = test_settings(
-        dir.path(),
-        &[
-            ("PYTAKE__DATABASE__URL", &url),
-            ("PYTAKE__AUTH__JWT_SECRET", &jwt),
-            ("PYTAKE__SECURITY__ENCRYPTION_KEY", &key),
-        ],
-    )
-    .await;
+    let mut overrides = vec![
+        ("PYTAKE__DATABASE__URL", url.as_str()),
+        ("PYTAKE__AUTH__JWT_SECRET", jwt.as_str()),
+        ("PYTAKE__SECURITY__ENCRYPTION_KEY", key.as_str()),
+        ("PYTAKE__META__GRAPH_BASE_URL", fake.base_url.as_str()),
+    ];
+    overrides.extend_from_slice(extra);
+    let (settings, _) = test_settings(dir.path(), &overrides).await;
     let b = spawn_app_in(dir, settings, a.admin_password.clone()).await;
+    Some((a, b))
+}
+
+#[actix_web::test]
+async fn two_nodes_share_events_through_redis_and_a_node_switch_resyncs() {
+    let fake = FakeGraph::start().unwrap();
+    let Some((a, b)) = two_nodes(&fake, &[]).await else { return };
     let t = a.tenant("nodes").await;
     let (_, queue) = department_and_queue(&a, &t.admin.token, "Sales", &[&t.agent.id], "round_robin").await;
     handoff_bot(&a, &t.admin.token, &queue).await;
@@ -797,4 +800,26 @@ async fn a_silent_client_is_dropped_and_typing_reaches_the_others() {
     // Reading keeps a client alive past the timeout.
     agent.settle(Duration::from_millis(2500)).await;
     assert_eq!(agent.command("ping", json!({})).await["type"], "ack");
+}
+
+#[actix_web::test]
+async fn an_agent_on_two_nodes_stays_online_until_their_last_socket_closes() {
+    let fake = FakeGraph::start().unwrap();
+    let fast = [("PYTAKE__LIVE__PRESENCE_GRACE_SECS", "1"), ("PYTAKE__LIVE__REQUEUE_OFFLINE_AFTER_SECS", "1")];
+    let Some((a, b)) = two_nodes(&fake, &fast).await else { return };
+    let t = a.tenant("nodes-presence").await;
+    let (mut boss, _) = Socket::connect(&a, &t.admin.token, None).await;
+    let (on_a, _) = Socket::connect(&a, &t.agent.token, None).await;
+    let (on_b, _) = Socket::connect(&b, &t.agent.token, None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let offline = |f: &serde_json::Value| {
+        f["type"] == "agent.presence" && f["data"]["user_id"] == t.agent.id.as_str() && f["data"]["status"] == "offline"
+    };
+    // The socket on node A closes: the agent is still on node B, so not offline.
+    drop(on_a);
+    boss.settle(Duration::from_millis(3000)).await;
+    assert!(!boss.seen.iter().any(offline), "announced offline while connected to node B: {:?}", boss.seen);
+    // The last one closes: offline.
+    drop(on_b);
+    boss.wait_for("offline", offline).await;
 }
