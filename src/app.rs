@@ -182,6 +182,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         Duration::from_millis(settings.flows.timer_poll_ms),
     );
     let state = AppState {
+        simulations: Default::default(),
         live,
         routing,
         numbers,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub ingest: Ingest,
     pub sender: crate::outbound::sender::OutboundSender,
     pub graph: crate::outbound::graph::GraphClient,
+    /// Flow simulator sessions (in memory).
+    pub simulations: crate::services::simulator::Simulations,
     /// Agent sockets, presence and assignment.
     pub live: Arc<crate::live::Live>,
     /// The threads the actors run on (stopped at shutdown).

@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(validate)
         .service(publish)
         .service(versions)
-        .service(export);
+        .service(export)
+        .service(simulate);
 }
 
 /// The organization's flows (summaries; filter by chatbot).
@@ -141,4 +142,19 @@ async fn versions(
 #[get("/flows/{id}/export")]
 async fn export(state: web::Data<AppState>, p: Principal, id: web::Path<Uuid>) -> Result<web::Json<Value>, ApiError> {
     Ok(web::Json(svc::export(&state, &p, id.into_inner()).await?))
+}
+
+/// Run the flow's draft in the simulator: an empty body starts a session; then send `input`
+/// (`text` or `reply_id`), or `fire_timer`; `api_mocks` answer `api_call` nodes. Nothing is sent or
+/// stored.
+#[utoipa::path(tag = "flows", params(("id" = Uuid, Path)), request_body = crate::services::simulator::SimulateRequest, responses(
+    (status = 200, body = crate::services::simulator::SimulateResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/flows/{id}/simulate")]
+async fn simulate(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<Uuid>,
+    body: Json<crate::services::simulator::SimulateRequest>,
+) -> Result<web::Json<crate::services::simulator::SimulateResponse>, ApiError> {
+    Ok(web::Json(crate::services::simulator::simulate(&state, &p, id.into_inner(), body.into_inner()).await?))
 }

@@ -17,5 +17,6 @@ pub mod organizations;
 pub mod queues;
 pub mod reports;
 pub mod sending;
+pub mod simulator;
 pub mod templates;
 pub mod users;

@@ -277,3 +277,70 @@ async fn flow_and_chatbot_routes_obey_the_role_matrix_and_tenancy() {
     assert_cross_tenant_404(&app, &other, &routes).await;
     assert_eq!(app.get(&format!("/api/v1/flows/{flow}"), &t.admin.token).await.expect(200).body["name"], "M");
 }
+
+#[actix_web::test]
+async fn the_simulator_runs_a_draft_with_mocked_apis_and_timers_fired_by_hand() {
+    let app = spawn_app().await;
+    let t = app.tenant("simulator").await;
+    let admin = &t.admin.token;
+    let nodes = json!([
+        node("s", "start", json!({})),
+        node("q", "question", json!({"content": "Your name?", "variableName": "name", "timeoutSeconds": 60})),
+        node(
+            "api",
+            "api_call",
+            json!({"method": "GET", "url": "https://crm.example.com/score?n={{name}}", "responseVariable": "crm"})
+        ),
+        node("hi", "message", json!({"messageText": "Hi {{name}}, score {{crm.body.score}}"})),
+        node("down", "message", json!({"messageText": "CRM down"})),
+        node("late", "message", json!({"messageText": "Still there?"})),
+    ]);
+    let flow = app
+        .post("/api/v1/flows", admin, json!({"name": "Sim", "nodes": nodes, "edges": edges(&["s->q", "q:valid->api", "q:timeout->late", "api:success->hi", "api:error->down"])}))
+        .await
+        .expect(201);
+    let id = flow.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/flows/{id}/simulate");
+
+    let started = app.post(&path, admin, json!({})).await.expect(200).body;
+    let session = started["session_id"].as_str().unwrap().to_string();
+    assert_eq!(started["effects"][0]["effect"], "send");
+    assert_eq!(started["effects"][0]["message"]["body"], "Your name?", "{started}");
+    assert_eq!(started["status"], "waiting");
+    assert_eq!(started["current_node"], "q");
+    assert_eq!(started["pending_timers"][0]["kind"], "question_timeout");
+
+    let answered = app
+        .post(&path, admin, json!({"session_id": session, "input": {"text": "Ana"}, "api_mocks": {"api": {"status": 200, "body": {"score": 7}}}}))
+        .await
+        .expect(200)
+        .body;
+    let kinds: Vec<&str> =
+        answered["effects"].as_array().unwrap().iter().map(|e| e["effect"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"call_api"), "{answered}");
+    let said: Vec<&str> =
+        answered["effects"].as_array().unwrap().iter().filter_map(|e| e["message"]["body"].as_str()).collect();
+    assert_eq!(said, ["Hi Ana, score 7"]);
+    assert_eq!(answered["variables"]["name"], "Ana");
+
+    // Without a mock the API call fails (nothing is called); a timer fires by hand.
+    let other = app.post(&path, admin, json!({})).await.expect(200).body["session_id"].as_str().unwrap().to_string();
+    let fired = app.post(&path, admin, json!({"session_id": other, "fire_timer": true})).await.expect(200).body;
+    assert_eq!(
+        fired["effects"].as_array().unwrap().iter().find_map(|e| e["message"]["body"].as_str()),
+        Some("Still there?")
+    );
+    app.post(&path, admin, json!({"session_id": other, "fire_timer": true})).await.expect(409);
+    let third = app.post(&path, admin, json!({})).await.expect(200).body["session_id"].as_str().unwrap().to_string();
+    let unmocked = app.post(&path, admin, json!({"session_id": third, "input": {"text": "Bo"}})).await.expect(200).body;
+    assert!(unmocked["effects"].as_array().unwrap().iter().any(|e| e["message"]["body"] == "CRM down"), "{unmocked}");
+
+    // Bad requests, roles, tenancy; and nothing reached a conversation.
+    app.post(&path, admin, json!({"input": {"text": "x"}})).await.expect(422);
+    app.post(&path, admin, json!({"session_id": uuid::Uuid::now_v7()})).await.expect(404);
+    app.post(&path, &t.viewer.token, json!({})).await.expect(403);
+    let b = app.tenant("simulator-other").await;
+    app.post(&path, &b.admin.token, json!({})).await.expect(404);
+    app.post(&path, &b.admin.token, json!({"session_id": session, "input": {"text": "x"}})).await.expect(404);
+    assert_eq!(app.conversations(admin).await.len(), 0);
+}
