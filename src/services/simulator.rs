@@ -166,7 +166,6 @@ pub async fn simulate(
         };
         let current = std::mem::take(&mut session.state);
         let out = step(&session.flow, current, input, &env);
-        drop(env);
         session.state = out.state;
         for effect in out.effects {
             match &effect {
