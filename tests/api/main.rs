@@ -19,6 +19,7 @@ mod migrations;
 mod numbers;
 mod organizations;
 mod outbound;
+mod packaging;
 mod reports;
 mod store;
 mod templates;
