@@ -302,7 +302,6 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
             }
         }
     };
-    org_actor.do_send(Unsubscribe(subscription));
     finish(&state, &principal, subscription, presence);
     if let Some((code, why)) = outcome {
         close(session, code, why).await;

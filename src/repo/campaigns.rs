@@ -186,14 +186,21 @@ pub async fn pending(
 }
 
 /// Marks a pending recipient queued with its message; false when someone already did.
-pub async fn mark_queued(c: &mut dyn Conn, id: Uuid, message: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub async fn mark_queued(
+    c: &mut dyn Conn,
+    org: OrgId,
+    id: Uuid,
+    message: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let n = sql_exec!(
         c,
         "UPDATE campaign_recipients SET status = 'queued', message_id = $2, attempts = attempts + 1, updated_at = $3
-         WHERE id = $1 AND status = 'pending'",
+         WHERE id = $1 AND status = 'pending' AND organization_id = $4",
         id,
         message,
-        now
+        now,
+        org.as_uuid()
     )?;
     Ok(n == 1)
 }

@@ -287,11 +287,10 @@ pub async fn reopen(state: &AppState, p: &Principal, id: Uuid) -> Result<Convers
     if is_agent && row.conversation.assigned_agent_id != Some(me) {
         return Err(ApiError::NotFound("conversation"));
     }
-    if row.conversation.status != "closed" {
-        return Err(ApiError::conflict("conversation_not_closed", "only a closed conversation can be reopened"));
-    }
     let agent = if is_agent { me } else { row.conversation.assigned_agent_id.unwrap_or(me) };
-    update_any(state, p, id, move |r| {
+    // The scope check is above (an agent reopens what they held): closed conversations are outside
+    // an agent's live audience.
+    apply(state, p.org, &Audience::Organization, id, move |r, _| {
         if r.status != ConversationStatus::Closed {
             return Err(ApiError::conflict("conversation_not_closed", "only a closed conversation can be reopened"));
         }
@@ -299,17 +298,6 @@ pub async fn reopen(state: &AppState, p: &Principal, id: Uuid) -> Result<Convers
         Ok(())
     })
     .await
-}
-
-/// [`update`] for an agent's own closed conversation (which the live audience no longer includes).
-async fn update_any(
-    state: &AppState,
-    p: &Principal,
-    id: Uuid,
-    change: impl Fn(&mut ConversationRecord) -> Result<(), ApiError>,
-) -> Result<ConversationView, ApiError> {
-    let admin = Principal { role: if p.role == Role::Agent { Role::OrgAdmin } else { p.role }, ..p.clone() };
-    update(state, &admin, id, |r, _| change(r)).await
 }
 
 /// Clears the unread count and marks the contact's messages read on WhatsApp (blue ticks). The

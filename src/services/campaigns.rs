@@ -499,7 +499,7 @@ async fn run_once(state: &AppState, campaign: &CampaignRow) -> Result<(), ApiErr
             error: None,
             created_at: now,
         };
-        if !campaigns::mark_queued(&mut tx, r.id, new.id, now).await?
+        if !campaigns::mark_queued(&mut tx, org, r.id, new.id, now).await?
             || !messages::insert(&mut tx, org, conversation, campaign.number_id, &new, None).await?
         {
             tx.rollback().await?;
