@@ -9,6 +9,7 @@ use crate::http::pagination::{ListQuery, Page};
 use crate::http::{ApiError, FieldErrors, Validate};
 use crate::repo::flows::{self, FlowRow, FlowVersionRow};
 use crate::repo::numbers::{self, Reference as Ref};
+use crate::services::flow_diff::VersionChanges;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use pytake_actors::OrgId;
@@ -164,11 +165,14 @@ pub struct VersionView {
     pub node_count: usize,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// What this version changed against the one before it.
+    pub changes: VersionChanges,
 }
 
-impl From<&FlowVersionRow> for VersionView {
-    fn from(v: &FlowVersionRow) -> Self {
+impl VersionView {
+    fn new(v: &FlowVersionRow, previous: Option<&FlowVersionRow>) -> Self {
         VersionView {
+            changes: crate::services::flow_diff::summarize(previous.map(|p| &p.definition.0), &v.definition.0),
             id: v.id,
             flow_id: v.flow_id,
             version: v.version,
@@ -431,6 +435,10 @@ pub async fn publish(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uu
         created_by: Some(p.user_id),
         created_at: now,
     };
+    let previous = match row.published_version_id {
+        Some(published) => flows::get_version(&mut state.db.conn().await?, p.org, published).await?,
+        None => None,
+    };
     let mut updated = row.clone();
     updated.latest_version = version.version;
     updated.published_version_id = Some(version.id);
@@ -454,14 +462,15 @@ pub async fn publish(state: &AppState, p: &Principal, meta: &RequestMeta, id: Uu
     .await?;
     tx.commit().await?;
     state.routing.invalidate();
-    Ok(VersionView::from(&version))
+    Ok(VersionView::new(&version, previous.as_ref()))
 }
 
 pub async fn versions(state: &AppState, p: &Principal, id: Uuid) -> Result<Vec<VersionView>, ApiError> {
     p.require(Permission::FlowsRead)?;
     load(state, p.org, id).await?;
     let mut c = state.db.conn().await?;
-    Ok(flows::versions(&mut c, p.org, id).await?.iter().map(VersionView::from).collect())
+    let rows = flows::versions(&mut c, p.org, id).await?;
+    Ok(rows.iter().enumerate().map(|(i, v)| VersionView::new(v, rows.get(i + 1))).collect())
 }
 
 /// The flow as a portable document (what import takes back).

@@ -11,6 +11,7 @@ pub mod chatbots;
 pub mod contacts;
 pub mod contacts_csv;
 pub mod conversations;
+pub mod flow_diff;
 pub mod flows;
 pub mod numbers;
 pub mod organizations;

@@ -137,6 +137,15 @@ async fn published_versions_are_immutable_and_numbered() {
     let versions = app.get(&format!("/api/v1/flows/{id}/versions"), token).await.expect(200);
     let numbers: Vec<i64> = versions.body.as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
     assert_eq!(numbers, [2, 1]);
+    // Each version says what it changed against the one before.
+    assert_eq!(versions.body[1]["changes"]["first"], true);
+    assert_eq!(v2.body["changes"], versions.body[0]["changes"]);
+    let c = &v2.body["changes"];
+    assert_eq!(
+        (c["first"].as_bool(), c["nodes_changed"].as_i64(), c["nodes_added"].as_i64()),
+        (Some(false), Some(1), Some(0)),
+        "{c}"
+    );
 }
 
 #[actix_web::test]
