@@ -316,6 +316,7 @@ impl Application {
                 .split_for_parts();
             app.app_data(graphql_schema.clone())
                 .configure(crate::routes::console::routes)
+                .configure(crate::routes::admin::routes)
                 .configure(crate::routes::graphql::routes)
                 .default_service(web::to(not_found))
                 .wrap(cors(&settings))

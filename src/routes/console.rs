@@ -14,7 +14,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(index).service(script).service(style);
 }
 
-fn asset(body: &'static str, content_type: &str) -> HttpResponse {
+pub(crate) fn asset(body: &'static str, content_type: &str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, content_type))
         .insert_header((CACHE_CONTROL, "no-cache"))

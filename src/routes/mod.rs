@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers are thin: extract, call a service, shape the response. Every route is
 //! registered through `utoipa-actix-web`, so the OpenAPI document lists exactly what is served.
 
+pub mod admin;
 pub mod auth;
 pub mod campaigns;
 pub mod catalog;
