@@ -49,6 +49,8 @@ pub enum StartupError {
     Token(#[from] crate::auth::jwt::TokenError),
     #[error("cannot connect to Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("archive: {0}")]
+    Archive(#[from] crate::archive::ArchiveError),
     #[error("bootstrap failed: {0}")]
     Bootstrap(String),
     #[error(transparent)]
@@ -83,6 +85,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     let routing = Arc::new(crate::store::routing::RoutingCache::default());
     let store = Arc::new(SqlConversationStore::new(db.clone(), committer, routing.clone()));
     let outbox = Arc::new(LateOutbox::default());
+    let archive = crate::archive::from_settings(&settings, db.clone()).await?;
     let f = &settings.flows;
     let live = Arc::new(crate::live::Live::new(settings.live.clone()));
     let channel = crate::live::bus::channel_for(settings.database.url.expose());
@@ -108,6 +111,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
             ids: Arc::new(UuidV7),
             http: Arc::new(FlowHttp::new(f.api_allowed_hosts.clone(), f.api_response_max_bytes)),
             outbox: outbox.clone(),
+            archive: Arc::new(archive.clone()),
             limits: FlowLimits { max_steps: f.max_steps, max_visits: f.max_visits, max_jumps: 5 },
         },
         runtime_config(&settings),
@@ -190,6 +194,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         graph,
         registry,
         ingest,
+        archive,
         arbiters,
         db,
         jwt: JwtKeys::new(settings.resolved.jwt_secret.expose().as_bytes())?,

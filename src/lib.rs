@@ -2,6 +2,7 @@
 //! storage on SQLite or PostgreSQL, and the wiring of the actors from `pytake-actors`.
 
 pub mod app;
+pub mod archive;
 pub mod auth;
 pub mod bootstrap;
 pub mod cli;

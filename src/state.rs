@@ -28,6 +28,8 @@ pub struct AppState {
     /// Which flow starts a conversation (invalidate after changing chatbots, flows or numbers).
     pub routing: Arc<crate::store::routing::RoutingCache>,
     pub ingest: Ingest,
+    /// Raw deliveries, audit copies and flow traces, off the hot path (MongoDB or SQL).
+    pub archive: crate::archive::Archive,
     pub sender: crate::outbound::sender::OutboundSender,
     pub graph: crate::outbound::graph::GraphClient,
     /// Flow simulator sessions (in memory).

@@ -158,3 +158,37 @@ pub trait Placement: Send + Sync + 'static {
     /// Whether other nodes are live (then a key's items may have arrived anywhere).
     fn shared(&self) -> bool;
 }
+
+/// One run of the flow engine on one input, as the archive keeps it: which nodes it entered, what
+/// came in, what it did and how long it took.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FlowTrace {
+    pub org_id: Uuid,
+    pub conversation_id: Uuid,
+    pub flow_id: Uuid,
+    pub version_id: Option<Uuid>,
+    pub input: serde_json::Value,
+    pub entered: Vec<String>,
+    pub effects: serde_json::Value,
+    pub duration_us: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// Where flow traces go (MongoDB or the SQL archive). Must never block: a full queue drops and
+/// counts. Traces are handed over only after the step's changes are committed.
+pub trait Archive: Send + Sync + 'static {
+    /// Whether traces are kept at all (when not, the actors do not build them).
+    fn traces_enabled(&self) -> bool;
+    fn trace(&self, trace: FlowTrace);
+}
+
+/// Keeps nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoArchive;
+
+impl Archive for NoArchive {
+    fn traces_enabled(&self) -> bool {
+        false
+    }
+    fn trace(&self, _: FlowTrace) {}
+}

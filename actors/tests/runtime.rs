@@ -226,6 +226,7 @@ fn rig(config: RuntimeConfig) -> Rig {
             ids: Arc::new(UuidV7),
             http: Arc::new(NoHttp),
             outbox: Arc::new(NoOutbox),
+            archive: Arc::new(pytake_actors::ports::NoArchive),
             limits: Default::default(),
         },
         config,

@@ -203,6 +203,11 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
     positive("live.max_buffer_bytes", s.live.max_buffer_bytes as i64)?;
     positive("live.assignment_sweep_secs", s.live.assignment_sweep_secs as i64)?;
     positive("outbound.concurrency", s.outbound.concurrency as i64)?;
+    positive("archive.queue_capacity", s.archive.queue_capacity as i64)?;
+    positive("archive.batch_size", s.archive.batch_size as i64)?;
+    positive("archive.flush_interval_ms", s.archive.flush_interval_ms as i64)?;
+    positive("archive.trace_retention_days", i64::from(s.archive.trace_retention_days))?;
+    positive("archive.delivery_retention_days", i64::from(s.archive.delivery_retention_days))?;
     positive("outbound.lease_secs", s.outbound.lease_secs as i64)?;
     positive("outbound.sweep_interval_secs", s.outbound.sweep_interval_secs as i64)?;
     if !(0.0..=100.0).contains(&s.outbound.backoff_scale) {

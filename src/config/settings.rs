@@ -14,6 +14,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub mongodb: MongoSettings,
+    pub archive: ArchiveSettings,
     pub auth: AuthSettings,
     #[serde(default)]
     pub security: SecuritySettings,
@@ -77,6 +78,18 @@ pub struct RedisSettings {
 #[serde(deny_unknown_fields)]
 pub struct MongoSettings {
     pub url: Option<SecretString>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSettings {
+    pub traces: bool,
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+    pub flush_interval_ms: u64,
+    pub trace_retention_days: u32,
+    pub delivery_retention_days: u32,
+    pub audit_settle_secs: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -74,3 +74,23 @@ pub async fn list(
         i64::from(limit) + 1
     )?)
 }
+
+/// Entries of every organization after `after` (by id, which grows with time), created before
+/// `settled` (so a transaction still committing is not skipped), oldest first: what the archive ships.
+pub async fn after(
+    c: &mut dyn Conn,
+    after: Option<Uuid>,
+    settled: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(sql_as!(
+        c,
+        fetch_all,
+        AuditRow,
+        "SELECT id, organization_id, actor_user_id, action, entity_type, entity_id, before_state, after_state, ip, request_id, created_at
+         FROM audit_log WHERE ($1 IS NULL OR id > $1) AND created_at < $2 ORDER BY id LIMIT $3",
+        after,
+        settled,
+        i64::from(limit)
+    )?)
+}

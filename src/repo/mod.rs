@@ -21,4 +21,5 @@ pub mod reports;
 pub mod tags;
 pub mod templates;
 pub mod timers;
+pub mod traces;
 pub mod users;

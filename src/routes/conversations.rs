@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
         .service(take_next)
         .service(get_one)
+        .service(traces)
         .service(messages)
         .service(send)
         .service(assign)
@@ -55,6 +56,36 @@ async fn get_one(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ConversationView>, ApiError> {
     Ok(web::Json(svc::get(&state, &p, id.into_inner()).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct TraceQuery {
+    /// At most this many (1-500, default 100).
+    limit: Option<u32>,
+}
+
+/// What the chatbot did in this conversation: one trace per engine run (input, nodes entered,
+/// effects, duration), oldest first, from the archive (MongoDB or SQL). org_admins and viewers.
+#[utoipa::path(tag = "conversations", params(("id" = Uuid, Path), TraceQuery), responses(
+    (status = 200, body = Vec<Object>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[get("/conversations/{id}/traces")]
+async fn traces(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<Uuid>,
+    q: web::Query<TraceQuery>,
+) -> Result<web::Json<Vec<serde_json::Value>>, ApiError> {
+    p.require(crate::auth::Permission::FlowsRead)?;
+    let conversation = svc::get(&state, &p, id.into_inner()).await?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    let found = state.archive.traces(p.org, conversation.id, limit).await.map_err(|e| {
+        tracing::warn!(error = %e, "reading traces failed");
+        ApiError::Unavailable("archive")
+    })?;
+    Ok(web::Json(found))
 }
 
 /// The conversation's messages, oldest first.

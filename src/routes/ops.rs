@@ -114,5 +114,7 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         ),
         ("pytake_inbox_failed", "Inbox items parked as failed.", h.failed_items as f64),
     ];
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(&gauges)))
+    let mut body = state.metrics.render(&gauges);
+    body.push_str(&state.archive.stats.render(state.archive.sink_name()));
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
 }

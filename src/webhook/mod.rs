@@ -132,6 +132,24 @@ fn delivery_row(
     }
 }
 
+/// Hands the raw delivery, once stored, to the archive (a no-op when the archive is the SQL database).
+fn archive_copy(
+    state: &AppState,
+    delivery_id: Uuid,
+    body: &[u8],
+    outcome: &str,
+    ip: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    state.archive.delivery(|| crate::archive::DeliveryCopy {
+        delivery_id,
+        received_at: now,
+        body: String::from_utf8_lossy(body).into_owned(),
+        outcome: outcome.to_string(),
+        source_ip: ip,
+    });
+}
+
 fn store_error(e: IngestError) -> ApiError {
     match e {
         IngestError::Unavailable(_) | IngestError::Stopped => ApiError::Unavailable("database"),
@@ -161,8 +179,10 @@ pub async fn receive(
         Ok(p) => p,
         Err(e) => {
             metrics.add("pytake_webhook_deliveries_total", "malformed", 1);
-            let row = delivery_row(body, "malformed", true, Some(e.to_string()), ip, now);
+            let row = delivery_row(body, "malformed", true, Some(e.to_string()), ip.clone(), now);
+            let delivery_id = row.id;
             state.ingest.store(row, Vec::new()).await.map_err(store_error)?;
+            archive_copy(state, delivery_id, body, "malformed", ip, now);
             return Err(ApiError::bad_request("malformed_payload", e.to_string()));
         }
     };
@@ -207,9 +227,11 @@ pub async fn receive(
         (true, false, true) => "empty",
     };
     metrics.add("pytake_webhook_deliveries_total", outcome, 1);
-    let mut row = delivery_row(body, outcome, outcome != "accepted" && outcome != "empty", None, ip, now);
+    let mut row = delivery_row(body, outcome, outcome != "accepted" && outcome != "empty", None, ip.clone(), now);
     row.item_count = items.len() as i32;
+    let delivery_id = row.id;
     let Stored { new_items, duplicates } = state.ingest.store(row, items).await.map_err(store_error)?;
+    archive_copy(state, delivery_id, body, outcome, ip, now);
     if duplicates > 0 {
         metrics.add("pytake_webhook_dedup_hits_total", "", duplicates as u64);
     }

@@ -1,6 +1,7 @@
 //! Integration tests through the public surface (HTTP, WebSocket, the binary). One test binary keeps
 //! link times down; each test spawns its own app on a fresh database.
 
+mod archive;
 mod auth;
 mod bot;
 mod browser;

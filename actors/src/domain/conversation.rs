@@ -207,6 +207,8 @@ pub struct Changes {
     pub analytics: Vec<AnalyticsRecord>,
     /// Tags to put on the conversation (created in the organization when new).
     pub tags: Vec<String>,
+    /// What the flow engine did, for the archive once the changes are committed (not stored with them).
+    pub traces: Vec<crate::ports::FlowTrace>,
 }
 
 /// A message waiting to be sent through the Graph API.

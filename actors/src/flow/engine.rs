@@ -300,6 +300,8 @@ pub struct Env<'a> {
 pub struct Step {
     pub state: FlowState,
     pub effects: Vec<Effect>,
+    /// The nodes this input ran through, in order.
+    pub entered: Vec<String>,
 }
 
 struct Run<'a> {
@@ -308,6 +310,7 @@ struct Run<'a> {
     state: FlowState,
     effects: Vec<Effect>,
     steps: u32,
+    entered: Vec<String>,
 }
 
 const DEFAULT_RETRY: &str = "Sorry, I didn't understand. Please try again.";
@@ -315,7 +318,7 @@ const DEFAULT_CHOICE_RETRY: &str = "Please choose one of the options.";
 
 /// Runs the flow from `state` on `input` until it waits, finishes or hands off.
 pub fn step(flow: &Flow, state: FlowState, input: Input, env: &Env<'_>) -> Step {
-    let mut run = Run { flow, env, state, effects: Vec::new(), steps: 0 };
+    let mut run = Run { flow, env, state, effects: Vec::new(), steps: 0, entered: Vec::new() };
     match input {
         Input::Start { variables } => {
             let seed = run.state.rng;
@@ -334,7 +337,7 @@ pub fn step(flow: &Flow, state: FlowState, input: Input, env: &Env<'_>) -> Step 
         Input::ApiResult { node, outcome } => run.on_api(node, outcome),
         Input::Timer { node, kind, token } => run.on_timer(node, kind, token),
     }
-    Step { state: run.state, effects: run.effects }
+    Step { state: run.state, effects: run.effects, entered: run.entered }
 }
 
 impl<'a> Run<'a> {
@@ -421,6 +424,7 @@ impl<'a> Run<'a> {
             if self.steps > self.env.max_steps {
                 return self.hand_off("the flow ran too many steps for one message (a loop?)");
             }
+            self.entered.push(id.clone());
             let visits = self.state.visits.entry(id.clone()).or_insert(0);
             *visits += 1;
             if *visits > self.env.max_visits {

@@ -13,6 +13,7 @@ use crate::domain::inbound::{InboundMessage, TimerFired};
 use crate::domain::message::MessageStatus;
 use crate::flow::engine::{Effect, Env, FlowState, Input, OutMessage, RunStatus, TimerKind, UserMessage};
 use crate::flow::{LoadedFlow, step};
+use crate::ports::FlowTrace;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -53,6 +54,20 @@ fn timer_kind(s: &str) -> Option<TimerKind> {
         "inactivity" => TimerKind::Inactivity,
         _ => return None,
     })
+}
+
+/// An input as a trace records it.
+fn input_json(input: &Input) -> Value {
+    match input {
+        Input::Start { variables } => json!({"type": "start", "variables": variables}),
+        Input::Message(m) => {
+            json!({"type": "message", "text": m.text, "reply_id": m.reply_id, "message_type": m.message_type})
+        }
+        Input::ApiResult { node, outcome } => json!({"type": "api_result", "node": node, "outcome": outcome}),
+        Input::Timer { node, kind, token } => {
+            json!({"type": "timer", "node": node, "kind": kind.as_str(), "token": token})
+        }
+    }
 }
 
 fn contact_json(snap: &Snapshot, key: &ConversationKey, profile_name: Option<&str>) -> Value {
@@ -216,7 +231,21 @@ impl Bot<'_> {
                 max_steps: limits.max_steps,
                 max_visits: limits.max_visits,
             };
+            let traced = self.ports.archive.traces_enabled().then(|| (input_json(&input), std::time::Instant::now()));
             let out = step(&flow.flow, state, input, &env);
+            if let Some((input, started)) = traced {
+                changes.traces.push(FlowTrace {
+                    org_id: self.key.org.as_uuid(),
+                    conversation_id: conv.id,
+                    flow_id: flow.flow_id,
+                    version_id: Some(flow.version_id),
+                    input,
+                    entered: out.entered.clone(),
+                    effects: serde_json::to_value(&out.effects).unwrap_or(Value::Null),
+                    duration_us: started.elapsed().as_micros() as u64,
+                    at: self.now,
+                });
+            }
             state = out.state;
             for effect in out.effects {
                 match effect {

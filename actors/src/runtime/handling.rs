@@ -10,7 +10,9 @@ use crate::domain::conversation::{
 use crate::domain::event::EventDraft;
 use crate::domain::inbound::{InboundMessage, InboxPayload, TimerFired};
 use crate::domain::message::MessageStatus;
-use crate::ports::{Clock, CommitError, ConversationStore, HttpCaller, IdGen, InboxItem, OutboxSink, StoreFailure};
+use crate::ports::{
+    Archive, Clock, CommitError, ConversationStore, HttpCaller, IdGen, InboxItem, OutboxSink, StoreFailure,
+};
 use crate::views::{ContactSummary, ConversationView, MessageView};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -29,6 +31,7 @@ pub struct Ports {
     pub ids: Arc<dyn IdGen>,
     pub http: Arc<dyn HttpCaller>,
     pub outbox: Arc<dyn OutboxSink>,
+    pub archive: Arc<dyn Archive>,
     pub limits: FlowLimits,
 }
 
@@ -89,10 +92,15 @@ pub async fn handle_item(
                     Err(e) => return (Err(e), None),
                 };
                 let outbox = changes.outbox.clone();
+                let mut changes = changes;
+                let traces = std::mem::take(&mut changes.traces);
                 match ports.store.commit(key, changes).await {
                     Ok(committed) => {
                         if !outbox.is_empty() {
                             ports.outbox.enqueue(key.org, key.number_id, outbox);
+                        }
+                        for trace in traces {
+                            ports.archive.trace(trace);
                         }
                         let events = events_of(key, &snap, before.as_ref(), &committed, created);
                         let next = Snapshot {
