@@ -304,6 +304,7 @@ impl Application {
             serde_json::to_string(&openapi_document()).map_err(|e| StartupError::Bootstrap(e.to_string()))?,
         ));
         let json_limit = JsonLimit(s.server.json_body_limit);
+        let body_timeout = crate::http::json::BodyTimeout(Duration::from_secs(s.server.body_timeout_secs));
         let graphql_schema = web::Data::new(crate::graphql::schema());
         let settings = s.clone();
         let mut server = HttpServer::new(move || {
@@ -312,6 +313,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(openapi.clone())
                 .app_data(json_limit)
+                .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound("resource").into()))
                 .app_data(
                     web::QueryConfig::default()

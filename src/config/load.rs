@@ -203,6 +203,7 @@ fn validate(s: &Settings) -> Result<(), ConfigError> {
     positive("live.max_buffer_bytes", s.live.max_buffer_bytes as i64)?;
     positive("live.assignment_sweep_secs", s.live.assignment_sweep_secs as i64)?;
     positive("outbound.concurrency", s.outbound.concurrency as i64)?;
+    positive("server.body_timeout_secs", s.server.body_timeout_secs as i64)?;
     positive("archive.queue_capacity", s.archive.queue_capacity as i64)?;
     positive("archive.batch_size", s.archive.batch_size as i64)?;
     positive("archive.flush_interval_ms", s.archive.flush_interval_ms as i64)?;

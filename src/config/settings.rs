@@ -50,6 +50,7 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub json_body_limit: usize,
     pub client_request_timeout_secs: u64,
+    pub body_timeout_secs: u64,
     pub trust_forwarded_for: bool,
     pub public_url: String,
 }

@@ -14,6 +14,11 @@ use serde::de::DeserializeOwned;
 #[derive(Clone, Copy, Debug)]
 pub struct JsonLimit(pub usize);
 
+/// How long a whole request body may take to arrive (`server.body_timeout_secs`), in app data: a
+/// client that trickles its body (slowloris) gets 408 instead of holding a connection forever.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 pub struct Json<T>(pub T);
 
 impl<T> Json<T> {
@@ -53,16 +58,23 @@ pub async fn read_body_limited(req: &HttpRequest, mut payload: Payload, limit: u
     {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("payload_error", format!("could not read the request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+    let deadline = req.app_data::<BodyTimeout>().map_or(std::time::Duration::from_secs(30), |t| t.0);
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request("payload_error", format!("could not read the request body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body.freeze())
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Ok(body) => body,
+        Err(_) => Err(ApiError::BodyTimeout { secs: deadline.as_secs() }),
     }
-    Ok(body.freeze())
 }
 
 /// Parses JSON, mapping syntax errors to 400 and type/field errors to 422 with the field's path.

@@ -35,6 +35,14 @@ pub async fn request_context(
         .and_then(sane_request_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    // No text column or search can hold a NUL (SQLite would cut the string there; PostgreSQL refuses it).
+    if req.query_string().contains('\0') || req.query_string().to_ascii_lowercase().contains("%00") {
+        return Err(crate::http::ApiError::bad_request(
+            "invalid_query",
+            "query parameters may not contain NUL characters",
+        )
+        .into());
+    }
     let method = req.method().clone();
     let path = req.path().to_string();
     let span = tracing::info_span!("http", request_id = %id, %method, %path);

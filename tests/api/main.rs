@@ -14,6 +14,7 @@ mod contacts;
 mod flows;
 mod graphql;
 mod helpers;
+mod hostile;
 mod http_basics;
 mod matrix;
 mod migrations;
