@@ -90,7 +90,7 @@ fn graft(v: &mut Value, mut choice: usize, replacement: Value) {
             let n = map.len();
             let key = map.keys().nth(choice % n).cloned().unwrap();
             choice /= n;
-            if choice % 3 == 0 {
+            if choice.is_multiple_of(3) {
                 map.insert(key, replacement);
             } else {
                 graft(map.get_mut(&key).unwrap(), choice, replacement);
@@ -99,7 +99,7 @@ fn graft(v: &mut Value, mut choice: usize, replacement: Value) {
         Value::Array(items) if !items.is_empty() => {
             let n = items.len();
             let i = choice % n;
-            if (choice / n) % 3 == 0 {
+            if (choice / n).is_multiple_of(3) {
                 items[i] = replacement;
             } else {
                 graft(&mut items[i], choice / n, replacement);
@@ -118,10 +118,10 @@ fn mutate_bytes(seed: &[u8], other: &[u8], flips: &[(usize, u8)], cut: usize, sp
             b[i] ^= byte;
         }
     }
-    if cut % 4 == 0 {
+    if cut.is_multiple_of(4) {
         b.truncate(cut % (b.len() + 1));
     }
-    if splice % 5 == 0 && !other.is_empty() {
+    if splice.is_multiple_of(5) && !other.is_empty() {
         let at = splice % (b.len() + 1);
         b.splice(at..at, other[..other.len() / 2].iter().copied());
     }
