@@ -41,9 +41,9 @@ impl ArchiveSink for SqlSink {
     }
 
     async fn write_traces(&self, batch: &[FlowTrace]) -> Result<(), ArchiveError> {
-        let mut tx = self.db.begin().await?;
-        for t in batch {
-            let row = TraceRow {
+        let rows: Vec<TraceRow> = batch
+            .iter()
+            .map(|t| TraceRow {
                 id: pytake_actors::domain::ids::new_id(),
                 organization_id: t.org_id,
                 conversation_id: t.conversation_id,
@@ -54,9 +54,10 @@ impl ArchiveSink for SqlSink {
                 effects: Json(t.effects.clone()),
                 duration_us: t.duration_us.min(i64::MAX as u64) as i64,
                 created_at: t.at,
-            };
-            traces::insert(&mut tx, &row).await?;
-        }
+            })
+            .collect();
+        let mut tx = self.db.begin().await?;
+        traces::insert_many(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }
