@@ -12,14 +12,6 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-fn bot_nodes(queue: &str) -> Value {
-    json!([
-        node("s", "start", json!({})),
-        node("ask", "question", json!({"content": "Your order number?", "variableName": "order"})),
-        node("h", "handoff", json!({"handoffType": "queue", "queueId": queue})),
-    ])
-}
-
 /// Waits for `n` traces of the conversation through the API.
 async fn traces(app: &TestApp, token: &str, conversation: &str, n: usize) -> Vec<Value> {
     let path = format!("/api/v1/conversations/{conversation}/traces");
@@ -36,11 +28,7 @@ async fn traces(app: &TestApp, token: &str, conversation: &str, n: usize) -> Vec
 /// Two engine runs (the start, then the answer that hands off), as the archive recorded them.
 async fn run_the_bot(app: &TestApp, fake: &FakeGraph, t: &Tenant, contact: &str) -> (String, Vec<Value>) {
     let admin = &t.admin.token;
-    let queue = app.post("/api/v1/queues", admin, json!({"name": "Help"})).await.expect(201).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.bot(admin, PNID, bot_nodes(&queue), edges(&["s->ask", "ask:valid->h"])).await;
+    order_bot(app, admin).await;
     app.say(PNID, contact, "hi").await;
     bot_says(fake, contact, 1).await;
     app.say(PNID, contact, "A-1234").await;

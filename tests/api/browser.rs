@@ -114,17 +114,7 @@ async fn an_admin_builds_publishes_simulates_and_round_trips_a_flow_in_chromium(
     let t = app.tenant("builder").await;
     let admin = &t.admin.token;
     // Some activity for the dashboard: a bot that asks and hands off, two customers, one served and closed.
-    let queue = app.post("/api/v1/queues", admin, json!({"name": "Help", "strategy": "manual"})).await.expect(201).body
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let nodes = json!([
-        node("s", "start", json!({})),
-        node("ask", "question", json!({"content": "Your order number?", "variableName": "order"})),
-        node("h", "handoff", json!({"handoffType": "queue", "queueId": queue})),
-    ]);
-    app.bot(admin, PNID, nodes, edges(&["s->ask", "ask:valid->h"])).await;
+    order_bot(&app, admin).await;
     app.say(PNID, "5511944440001", "hi").await;
     app.say(PNID, "5511944440002", "hi").await;
     bot_says(&fake, "5511944440001", 1).await;

@@ -566,3 +566,20 @@ pub async fn restartable(fake: &FakeGraph) -> (TempDir, Settings, String, TestAp
     let first = spawn_app_in(tempfile::tempdir().expect("temp dir"), settings.clone(), password.clone()).await;
     (dir, settings, password, first)
 }
+
+/// A manual queue "Help" and a bot on `PNID` that asks for an order number, then hands off to it:
+/// the setup of the reports, dashboard and archive tests. Returns the queue's id and the bot.
+pub async fn order_bot(app: &TestApp, admin: &str) -> (String, Bot) {
+    let queue = app.post("/api/v1/queues", admin, json!({"name": "Help", "strategy": "manual"})).await.expect(201).body
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nodes = json!([
+        node("s", "start", json!({})),
+        node("ask", "question", json!({"content": "Your order number?", "variableName": "order"})),
+        node("h", "handoff", json!({"handoffType": "queue", "queueId": queue})),
+    ]);
+    let bot = app.bot(admin, PNID, nodes, edges(&["s->ask", "ask:valid->h"])).await;
+    (queue, bot)
+}

@@ -12,17 +12,7 @@ async fn reports_count_conversations_times_agents_queues_and_flow_drop_off() {
     let app = spawn_with_graph(&fake, &[]).await;
     let t = app.tenant("reports").await;
     let admin = &t.admin.token;
-    let queue = app.post("/api/v1/queues", admin, json!({"name": "Help", "strategy": "manual"})).await.expect(201).body
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let nodes = json!([
-        node("s", "start", json!({})),
-        node("ask", "question", json!({"content": "Your order number?", "variableName": "order"})),
-        node("h", "handoff", json!({"handoffType": "queue", "queueId": queue})),
-    ]);
-    let bot = app.bot(admin, PNID, nodes, edges(&["s->ask", "ask:valid->h"])).await;
+    let (_, bot) = order_bot(&app, admin).await;
 
     // One customer answers and is handed off; the other never answers.
     app.say(PNID, "5511933330001", "hi").await;
