@@ -60,6 +60,11 @@ pub struct Args {
     label: String,
     #[arg(long)]
     json: Option<PathBuf>,
+    /// A Graph API storm (fault runs): the fake fails this many sends each with HTTP 503, Meta's
+    /// 130429 (number throughput) and 131000 (generic, retryable), and enforces the number's
+    /// `--number-mps` itself (130429 beyond it). Every reply must still arrive, exactly once.
+    #[arg(long, default_value_t = 0)]
+    storm: u32,
     /// Print reply latency per second of sending (to see where a tail comes from).
     #[arg(long)]
     timeline: bool,
@@ -87,6 +92,12 @@ struct FlowResult {
     /// Status webhooks the fake delivered (and failed to).
     status_callbacks: (u64, u64),
     messages_read: Option<u64>,
+    /// Storm runs: send requests the fake received, those it failed, and the busiest second's
+    /// requests for the number (the limiter's proof).
+    graph_requests: u64,
+    graph_failures: u64,
+    busiest_second: u64,
+    busiest_5s_per_sec: f64,
     verdict: &'static str,
 }
 
@@ -132,6 +143,13 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         &json!({"name": "Load echo", "number_ids": [number_id], "main_flow_id": flow_id, "triggers": {"default": true}}),
     )
     .await?;
+    if args.storm > 0 {
+        use pytake_load::fake_graph::Fault;
+        for fault in [Fault::Http(503), Fault::Meta(130429), Fault::Meta(131000)] {
+            fake.inject(fault, None, args.storm);
+        }
+        fake.set_rate_limit(Some(args.number_mps));
+    }
     if args.statuses {
         fake.set_status_webhook(Some(StatusWebhook::new(
             format!("{base}/api/v1/webhooks/meta"),
@@ -267,6 +285,32 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     } else {
         None
     };
+    let requests: Vec<_> = fake.requests().into_iter().filter(|r| r.phone_number_id == pnid).collect();
+    let graph_failures = requests.iter().filter(|r| r.http_status != 200).count() as u64;
+    // Requests per second of the run, for the limiter's proof: the busiest second (a GCRA limiter
+    // allows its burst on top of the rate there) and the busiest five seconds (the sustained rate).
+    let mut per_second: Vec<u64> = Vec::new();
+    if let Some(first) = requests.iter().map(|r| r.received_at).min() {
+        for r in &requests {
+            let i = r.received_at.duration_since(first).as_secs() as usize;
+            if per_second.len() <= i {
+                per_second.resize(i + 1, 0);
+            }
+            per_second[i] += 1;
+        }
+    }
+    let busiest_second = per_second.iter().copied().max().unwrap_or(0);
+    let busiest_5s_per_sec = per_second
+        .windows(5.min(per_second.len()).max(1))
+        .map(|w| w.iter().sum::<u64>() as f64 / w.len() as f64)
+        .fold(0.0, f64::max);
+    if args.storm > 0 {
+        println!(
+            "storm: {} send requests for {reply_count} replies, {graph_failures} failed by the fake; busiest second {busiest_second} requests, busiest 5 s {busiest_5s_per_sec:.1}/s (number limit {}/s)",
+            requests.len(),
+            args.number_mps
+        );
+    }
     let ok = missing == 0 && duplicated == 0 && acked == total && messages_read.is_none_or(|r| r == acked);
     let result = FlowResult {
         scenario: "flow",
@@ -287,6 +331,10 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         reply_latency: percentiles(&latency),
         status_callbacks: fake.callbacks(),
         messages_read,
+        graph_requests: requests.len() as u64,
+        graph_failures,
+        busiest_second,
+        busiest_5s_per_sec,
         verdict: if ok { "PASS" } else { "FAIL" },
     };
     println!(

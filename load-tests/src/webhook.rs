@@ -60,6 +60,15 @@ pub struct Args {
     /// Seconds to wait for the inbox to drain after sending.
     #[arg(long, default_value_t = 300)]
     drain_timeout: u64,
+    /// Behave as Meta does when a delivery is not acknowledged: send it again (every second, for
+    /// up to this many seconds) until it gets a 200. For fault runs (a server killed or a
+    /// database stopped mid-run): the verdict then needs every delivery acknowledged in the end,
+    /// and every acknowledged message stored exactly once.
+    #[arg(long, default_value_t = 0)]
+    redeliver_for: u64,
+    /// Draw the run's latency and throughput per second as an SVG chart here.
+    #[arg(long)]
+    chart: Option<PathBuf>,
     /// Label for the result (e.g. the backend).
     #[arg(long, default_value = "")]
     label: String,
@@ -80,6 +89,9 @@ struct WebhookResult {
     failed: u64,
     status_counts: HashMap<u16, u64>,
     duplicates_sent: u64,
+    /// Deliveries that needed redelivery (fault runs), and how many were still unacknowledged.
+    redelivered: u64,
+    never_acked: u64,
     acks_per_sec: f64,
     ack_latency: Percentiles,
     drain_secs: f64,
@@ -230,6 +242,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     let latency = Arc::new(Mutex::new(histogram()));
     let statuses: Arc<Mutex<HashMap<u16, u64>>> = Arc::default();
     let acked_messages: Arc<Mutex<HashMap<u64, Vec<String>>>> = Arc::default();
+    let unacked: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let limiter = Arc::new(Semaphore::new(args.max_in_flight));
     let url = format!("{base}/api/v1/webhooks/meta");
     let mut rng = rand::rng();
@@ -237,6 +250,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     let mut tasks = Vec::with_capacity(total as usize);
     println!("sending {total} deliveries at {}/s for {} s to {url}", args.rate, args.duration);
     let start = Instant::now();
+    let timeline = Arc::new(crate::chart::Timeline::new(start));
     for i in 0..total {
         let intended = start + Duration::from_nanos(i * 1_000_000_000 / args.rate.max(1));
         tokio::time::sleep_until(intended.into()).await;
@@ -245,13 +259,15 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         let permit = limiter.clone().acquire_owned().await?;
         let (client, url, secret) = (client.clone(), url.clone(), args.app_secret.clone());
         let (latency, statuses, acked) = (latency.clone(), statuses.clone(), acked_messages.clone());
+        let unacked = unacked.clone();
+        let timeline = timeline.clone();
         tasks.push(tokio::spawn(async move {
             let signature = sign(&secret, delivery.body.as_bytes());
             let result = client
                 .post(&url)
                 .header("content-type", "application/json")
                 .header("x-hub-signature-256", signature)
-                .body(delivery.body)
+                .body(delivery.body.clone())
                 .send()
                 .await;
             let done = Instant::now();
@@ -268,12 +284,15 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
             if let Ok(mut s) = statuses.lock() {
                 *s.entry(code).or_default() += 1;
             }
-            if code == 200
-                && let Ok(mut a) = acked.lock()
-            {
-                for (contact, wamid) in delivery.messages {
-                    a.entry(contact).or_default().push(wamid);
+            if code == 200 {
+                timeline.record(intended, done, micros);
+                if let Ok(mut a) = acked.lock() {
+                    for (contact, wamid) in delivery.messages {
+                        a.entry(contact).or_default().push(wamid);
+                    }
                 }
+            } else if let Ok(mut u) = unacked.lock() {
+                u.push(delivery);
             }
             drop(permit);
         }));
@@ -294,9 +313,65 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         ack_latency.max_ms
     );
 
+    // Meta's redelivery of whatever was not acknowledged (fault runs).
+    let mut pending: Vec<Delivery> = unacked.lock().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default();
+    let redelivered = pending.len() as u64;
+    let redeliver_until = Instant::now() + Duration::from_secs(args.redeliver_for);
+    if args.redeliver_for > 0 && !pending.is_empty() {
+        println!(
+            "redelivering {} unacknowledged deliveries (every second, for up to {} s)",
+            pending.len(),
+            args.redeliver_for
+        );
+    }
+    while args.redeliver_for > 0 && !pending.is_empty() && Instant::now() < redeliver_until {
+        let round = futures_util::stream::iter(pending.into_iter().map(|d| {
+            let (client, url, secret) = (client.clone(), url.clone(), args.app_secret.clone());
+            async move {
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sign(&secret, d.body.as_bytes()))
+                    .body(d.body.clone())
+                    .send()
+                    .await;
+                (r.map(|r| r.status().as_u16()).unwrap_or(0), d)
+            }
+        }))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+        pending = Vec::new();
+        for (code, d) in round {
+            if let Ok(mut s) = statuses.lock() {
+                *s.entry(code).or_default() += 1;
+            }
+            if code == 200 {
+                if let Ok(mut a) = acked_messages.lock() {
+                    for (contact, wamid) in d.messages {
+                        a.entry(contact).or_default().push(wamid);
+                    }
+                }
+            } else {
+                pending.push(d);
+            }
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    let never_acked = if args.redeliver_for > 0 { pending.len() as u64 } else { total - acked };
+
     // Drain.
+    let mut health = loop {
+        // After a restart the server may still be starting: wait for it.
+        match api.actor_health().await {
+            Ok(h) => break h,
+            Err(_) if Instant::now() < redeliver_until => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => return Err(e.into()),
+        }
+    };
     let drain_start = Instant::now();
-    let mut health = api.actor_health().await?;
     while health["inbox_backlog"].as_i64().unwrap_or(1) > 0 {
         if drain_start.elapsed() > Duration::from_secs(args.drain_timeout) {
             println!("the inbox did not drain within {} s: {}", args.drain_timeout, health["inbox_backlog"]);
@@ -349,7 +424,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         lost += l;
         double += d;
     }
-    let ok = lost == 0 && double == 0 && acked == total;
+    let ok = lost == 0 && double == 0 && never_acked == 0;
     let result = WebhookResult {
         scenario: "webhook",
         label: args.label.clone(),
@@ -361,6 +436,8 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         failed: total - acked,
         status_counts,
         duplicates_sent: duplicates,
+        redelivered,
+        never_acked,
         acks_per_sec: (acked as f64 / elapsed * 10.0).round() / 10.0,
         ack_latency,
         drain_secs: (drain_secs * 10.0).round() / 10.0,
@@ -391,5 +468,9 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         double
     );
     write_json(args.json.as_deref(), &result)?;
+    if let Some(path) = &args.chart {
+        let title = format!("webhook {} /s x {} s {}", args.rate, args.duration, args.label);
+        crate::chart::draw(path, title.trim(), "acknowledgements", &timeline.seconds())?;
+    }
     Ok(ok)
 }
