@@ -3,7 +3,9 @@
 
 mod agents;
 mod api;
+mod chart;
 mod flow;
+mod http;
 mod report;
 mod webhook;
 
@@ -19,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// The HTTP floor: GET /health/live from closed-loop clients.
+    Http(http::Args),
     /// Signed webhook deliveries at a fixed rate (open loop), then drain and reconcile.
     Webhook(webhook::Args),
     /// Agent sockets: memory per idle socket, webhook-to-frame latency, fan-out.
@@ -31,6 +35,7 @@ enum Scenario {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.scenario {
+        Scenario::Http(args) => http::run(args).await,
         Scenario::Webhook(args) => webhook::run(args).await,
         Scenario::Flow(args) => flow::run(args).await,
         Scenario::Agents(args) => agents::run(args).await,

@@ -3,9 +3,9 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Microsecond latencies up to one minute, three significant digits.
+/// Microsecond latencies up to ten minutes, three significant digits.
 pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid")
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
