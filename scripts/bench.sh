@@ -7,6 +7,8 @@
 #
 #   scripts/bench.sh              # the whole suite (about 6 minutes after the release build)
 #   SOAK_SECS=600 scripts/bench.sh soak   # the 10-minute soak alone (scripts/bench.sh flow: the flow alone)
+#   DENSITY=1000000 scripts/bench.sh density   # N conversation actors woken, then 10k cold touches
+#                                   (not in `all`: see docs/BENCHMARKS.md, it overloads this box today)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
@@ -41,6 +43,23 @@ flow() {
   row "$(python3 -c "import json;r=json.load(open('$OUT/suite-flow.json'));print(f\"| end-to-end flow (postgres, 1000/s x 10 s) | {r['replies_per_sec']:.0f} replies/s | p50 {r['reply_latency']['p50_ms']} ms, p99 {r['reply_latency']['p99_ms']} ms | missing {r['missing']}, dup {r['duplicated']} |\")")"
 }
 
+density() { # conversations: actor density, then 10k cold rehydrations (one per contact)
+  local n=${DENSITY:-60000}
+  EXTRA_ENV="PYTAKE__META__GRAPH_BASE_URL=http://127.0.0.1:9911 PYTAKE__ACTORS__IDLE_TTL_SECS=${IDLE_TTL:-150}" start postgres
+  $LOAD flow --url "http://127.0.0.1:$PORT" --app-secret bench-app-secret --graph-listen 127.0.0.1:9911 --rate 1000 \
+    --duration 10 --conversations "$n" --activate --activate-rate 2000 --server-pid "$server_pid" --cold-wait 300 \
+    --drain-timeout 600 "${login[@]}" --label density --json "$OUT/suite-density.json" | tail -1
+  row "$(python3 - "$OUT/suite-density.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); d = r["density"]
+print(f"| actor density + cold rehydration (postgres, {d['activated']} conversations) | {d['actors_active']} actors active, "
+      f"{d['bytes_per_active_actor']:.0f} bytes each (RSS {d['rss_before_mib']} -> {d['rss_active_mib']} MiB); "
+      f"{d['actors_after_wait']} left after passivation | 10,000 cold touches: reply p50 {r['reply_latency']['p50_ms']} ms, "
+      f"p99 {r['reply_latency']['p99_ms']} ms | missing {r['missing']}, dup {r['duplicated']} |")
+PY
+)"
+}
+
 soak() {
   start postgres
   local rss_before rss_after
@@ -59,6 +78,7 @@ PY
 case "${1:-all}" in
   soak) soak ;;
   flow) flow ;;
+  density) density ;;
   all)
     http_floor
     webhook sqlite 1000 10 webhook-steady-sqlite
@@ -67,7 +87,7 @@ case "${1:-all}" in
     flow
     soak
     ;;
-  *) echo "usage: $0 [all|flow|soak]"; exit 2 ;;
+  *) echo "usage: $0 [all|flow|density|soak]"; exit 2 ;;
 esac
 stop
 echo

@@ -80,7 +80,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Called with every frame a socket reads.
 type FrameHook = Arc<dyn Fn(&Value) + Send + Sync>;
 
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

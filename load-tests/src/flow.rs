@@ -65,6 +65,20 @@ pub struct Args {
     /// `--number-mps` itself (130429 beyond it). Every reply must still arrive, exactly once.
     #[arg(long, default_value_t = 0)]
     storm: u32,
+    /// Actor density and cold rehydration: before the timed phase, send one message to each of the
+    /// `--conversations` contacts at `--activate-rate` (one conversation actor each) and wait for
+    /// every reply; report the server's RSS (`--server-pid`) and actor count; then wait up to
+    /// `--cold-wait` seconds for the server to passivate them (run it with a short
+    /// `actors.idle_ttl_secs`), so that each message of the timed phase (one per contact while
+    /// rate x duration <= conversations) wakes a cold actor.
+    #[arg(long)]
+    activate: bool,
+    #[arg(long, default_value_t = 2000)]
+    activate_rate: u64,
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long, default_value_t = 0)]
+    cold_wait: u64,
     /// Print reply latency per second of sending (to see where a tail comes from).
     #[arg(long)]
     timeline: bool,
@@ -98,7 +112,105 @@ struct FlowResult {
     graph_failures: u64,
     busiest_second: u64,
     busiest_5s_per_sec: f64,
+    /// Activation runs: actors woken, the server's RSS before, with them active and after their
+    /// passivation (MiB), bytes per active actor, and the actor counts.
+    density: Option<Density>,
     verdict: &'static str,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Density {
+    activated: u64,
+    activation_secs: f64,
+    actors_active: u64,
+    actors_after_wait: u64,
+    rss_before_mib: f64,
+    rss_active_mib: f64,
+    rss_after_wait_mib: f64,
+    bytes_per_active_actor: f64,
+}
+
+/// One signed text delivery from `contact`.
+fn text_delivery(pnid: &str, contact: &str, wamid: &str, text: &str) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": pnid},
+        "contacts": [{"profile": {"name": "Load"}, "wa_id": contact}],
+        "messages": [{"from": contact, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
+                      "type": "text", "text": {"body": text}}]
+    }}]}]})
+    .to_string()
+}
+
+fn mib(kib: Option<u64>) -> f64 {
+    kib.map_or(0.0, |k| (k as f64 / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// Wakes one actor per contact and waits for all of them to answer; then waits for passivation.
+async fn activate(
+    args: &Args,
+    api: &Api,
+    client: &reqwest::Client,
+    url: &str,
+    pnid: &str,
+    fake: &FakeGraph,
+) -> Result<Density, BoxError> {
+    let rss = || args.server_pid.and_then(crate::agents::rss_kib);
+    let actors = || async {
+        api.actor_health().await.ok().and_then(|h| h["actors"]["conversation_actors"].as_u64()).unwrap_or(0)
+    };
+    let mut d = Density { activated: args.conversations, rss_before_mib: mib(rss()), ..Density::default() };
+    let run_id = uuid::Uuid::now_v7().simple().to_string()[..8].to_string();
+    let start = Instant::now();
+    let limiter = Arc::new(Semaphore::new(args.max_in_flight));
+    let mut tasks = Vec::new();
+    for i in 0..args.conversations {
+        tokio::time::sleep_until((start + Duration::from_nanos(i * 1_000_000_000 / args.activate_rate.max(1))).into())
+            .await;
+        let body = text_delivery(pnid, &format!("77{i:010}"), &format!("wamid.WARM.{run_id}.{i}"), &format!("a{i}"));
+        let permit = limiter.clone().acquire_owned().await?;
+        let (client, url, secret) = (client.clone(), url.to_string(), args.app_secret.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", sign(&secret, body.as_bytes()))
+                .body(body)
+                .send()
+                .await;
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.drain_timeout);
+    while (fake.accepted().len() as u64) < args.conversations && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    d.activation_secs = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    d.actors_active = actors().await;
+    d.rss_active_mib = mib(rss());
+    d.bytes_per_active_actor =
+        ((d.rss_active_mib - d.rss_before_mib) * 1024.0 * 1024.0 / args.conversations.max(1) as f64).round();
+    println!(
+        "activated {} conversations in {} s: {} actors, server RSS {} -> {} MiB ({} bytes per actor)",
+        args.conversations,
+        d.activation_secs,
+        d.actors_active,
+        d.rss_before_mib,
+        d.rss_active_mib,
+        d.bytes_per_active_actor
+    );
+    let wait_until = Instant::now() + Duration::from_secs(args.cold_wait);
+    d.actors_after_wait = actors().await;
+    while args.cold_wait > 0 && d.actors_after_wait > args.conversations / 100 && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        d.actors_after_wait = actors().await;
+    }
+    d.rss_after_wait_mib = mib(rss());
+    println!("after waiting for passivation: {} actors, server RSS {} MiB", d.actors_after_wait, d.rss_after_wait_mib);
+    Ok(d)
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -157,6 +269,12 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         )));
     }
     println!("number {pnid}, echo flow {flow_id}; fake Graph API at {}", fake.base_url);
+    let density = if args.activate {
+        Some(activate(&args, &api, &client, &format!("{base}/api/v1/webhooks/meta"), &pnid, &fake).await?)
+    } else {
+        None
+    };
+    let warm_replies = fake.accepted().len() as u64;
 
     let total = args.rate * args.duration;
     let intended: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; total as usize]));
@@ -175,14 +293,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         let at = start + Duration::from_nanos(seq * 1_000_000_000 / args.rate.max(1));
         tokio::time::sleep_until(at.into()).await;
         let contact = format!("77{:010}", seq % args.conversations.max(1));
-        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111", "phone_number_id": pnid},
-            "contacts": [{"profile": {"name": "Load"}, "wa_id": contact}],
-            "messages": [{"from": contact, "id": format!("wamid.LOAD.{run_id}.{seq}"), "timestamp": chrono::Utc::now().timestamp().to_string(),
-                          "type": "text", "text": {"body": format!("m{seq}")}}]
-        }}]}]})
-        .to_string();
+        let body = text_delivery(&pnid, &contact, &format!("wamid.LOAD.{run_id}.{seq}"), &format!("m{seq}"));
         if let Ok(mut i) = intended.lock() {
             i[seq as usize] = Some(at);
         }
@@ -229,7 +340,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     let deadline = Instant::now() + Duration::from_secs(args.drain_timeout);
     let replies_of =
         |fake: &FakeGraph| fake.accepted().into_iter().filter(|r| r.phone_number_id == pnid).count() as u64;
-    while replies_of(&fake) < acked && Instant::now() < deadline {
+    while replies_of(&fake) < acked + warm_replies && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let replies = fake.accepted();
@@ -335,6 +446,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         graph_failures,
         busiest_second,
         busiest_5s_per_sec,
+        density,
         verdict: if ok { "PASS" } else { "FAIL" },
     };
     println!(
