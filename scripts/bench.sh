@@ -47,7 +47,7 @@ density() { # conversations: actor density, then 10k cold rehydrations (one per 
   local n=${DENSITY:-60000}
   EXTRA_ENV="PYTAKE__META__GRAPH_BASE_URL=http://127.0.0.1:9911 PYTAKE__ACTORS__IDLE_TTL_SECS=${IDLE_TTL:-150}" start postgres
   $LOAD flow --url "http://127.0.0.1:$PORT" --app-secret bench-app-secret --graph-listen 127.0.0.1:9911 --rate 1000 \
-    --duration 10 --conversations "$n" --activate --activate-rate 2000 --server-pid "$server_pid" --cold-wait 300 \
+    --duration 10 --conversations "$n" --activate --activate-rate "${ACTIVATE_RATE:-400}" --server-pid "$server_pid" --cold-wait 300 \
     --drain-timeout 600 "${login[@]}" --label density --json "$OUT/suite-density.json" | tail -1
   row "$(python3 - "$OUT/suite-density.json" <<'PY'
 import json, sys
