@@ -107,10 +107,18 @@ export class Canvas {
     if (errors.length) box.append(el("span", { class: "badge-error", title: errors.join("\n") }, String(errors.length)));
     if (this.overlay.has(node.id)) box.append(el("span", { class: "badge-stat" }, this.overlay.get(node.id)));
     if (handles.length) {
-      const outs = el("ul", { class: "outs" });
-      for (const h of handles) {
-        outs.append(el("li", { class: "out", dataset: { handle: h.id ?? "" } }, el("span", { class: "out-label" }, h.label || "next"), el("span", { class: "dot", title: `Drag to connect ${h.label || "next"}` })));
+      // An error naming a branch (`buttons[1]: ... has no exit`) is drawn on that branch's handle.
+      const badHandles = new Map();
+      for (const e of errors) {
+        const m = /^(?:buttons|rows|branches|paths)\[(\d+)\][^:]*: (.*)$/.exec(e);
+        if (m) badHandles.set(Number(m[1]), m[2]);
       }
+      const outs = el("ul", { class: "outs" });
+      handles.forEach((h, i) => {
+        const bad = badHandles.get(i);
+        outs.append(el("li", { class: bad ? "out has-error" : "out", dataset: { handle: h.id ?? "" }, title: bad },
+          el("span", { class: "out-label" }, h.label || "next"), el("span", { class: "dot", title: `Drag to connect ${h.label || "next"}` })));
+      });
       box.append(outs);
     }
     return box;

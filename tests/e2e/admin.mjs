@@ -128,6 +128,8 @@ try {
   await admin.click("#validate");
   await admin.locator(`.node[data-id="${ask}"].has-error`).waitFor();
   await admin.locator(`.node[data-id="${bye}"].has-error`).waitFor();
+  await admin.locator(`.node[data-id="${ask}"] .out.has-error[data-handle="browse"]`).waitFor();
+  if ((await admin.locator(`.node[data-id="${ask}"] .out.has-error`).count()) !== 1) throw new Error("only the unconnected branch is marked");
   await admin.click(`.node[data-id="${ask}"] .node-head`);
   await admin.locator(".panel .node-problems li", { hasText: "Just browsing" }).waitFor();
   await admin.screenshot({ path: shots + "builder-errors.png" });
