@@ -12,15 +12,15 @@
 #                               every reply arrives exactly once, the per-number limiter holds
 #   scripts/fault.sh all
 #
-# It runs its own PostgreSQL cluster (initdb, port 55432) and Redis (port 56379) in a temporary
+# It runs its own PostgreSQL cluster (initdb, port 25432) and Redis (port 26379) in a temporary
 # folder, so stopping them never touches the machine's shared services. BUILD=debug uses the debug
 # binaries (lower rates: set KILL_RATE); the default is release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-release}
 PORT=${PORT:-18180}
-PG_PORT=55432
-REDIS_PORT=56379
+PG_PORT=25432  # below the ephemeral range (32768+): a client socket could hold a port in it
+REDIS_PORT=26379
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 KILL_RATE=${KILL_RATE:-2000}   # ~70 % of the measured 2,992 acks/s on PostgreSQL (docs/BENCHMARKS.md)
 SECRET=fault-app-secret
@@ -35,14 +35,23 @@ server_pid=""
 
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_start() {
-  as_postgres "$PG_BIN/pg_ctl" -D "$work/pg" status >/dev/null 2>&1 && return
-  as_postgres "$PG_BIN/pg_ctl" -D "$work/pg" -o "-p $PG_PORT -k $work" -l "$work/pg.log" -w start >/dev/null
+  # After an immediate stop the old postmaster may hold the port a moment longer: try a few times.
+  for attempt in 1 2 3 4 5; do
+    as_postgres "$PG_BIN/pg_ctl" -D "$work/pg" status >/dev/null 2>&1 && return
+    as_postgres "$PG_BIN/pg_ctl" -D "$work/pg" -o "-p $PG_PORT -k $work" -l "$work/pg.log" -w start >/dev/null 2>&1 && return
+    sleep "$attempt"
+  done
+  echo "PostgreSQL did not start:"; tail -20 "$work/pg.log"; return 1
 }
 pg_stop() { as_postgres "$PG_BIN/pg_ctl" -D "$work/pg" -m immediate -w stop >/dev/null 2>&1 || true; }
 redis_start() { redis-server --port "$REDIS_PORT" --save '' --appendonly no --daemonize yes --pidfile "$work/redis.pid" >/dev/null; sleep 0.3; }
 redis_stop() { redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
 server_stop() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; server_pid=""; }
-cleanup() { server_stop; redis_stop; pg_stop; rm -rf "$work"; }
+watch_pid=""
+cleanup() {
+  if [ -n "$watch_pid" ]; then kill "$watch_pid" 2>/dev/null || true; fi
+  server_stop; redis_stop; pg_stop; rm -rf "$work"
+}
 trap cleanup EXIT
 
 setup_services() {
@@ -117,7 +126,7 @@ EOF
 
 scenario_postgres() {
   fresh
-  watch_readiness & local watch_pid=$!
+  watch_readiness & watch_pid=$!
   load --rate 200 --duration 40 --conversations 500 --redeliver-for 120 --json "$work/pg.json" >"$work/load.log" 2>&1 &
   local load_pid=$!
   sleep 10
@@ -145,7 +154,7 @@ EOF
 scenario_redis() {
   fresh
   load --rate 500 --duration 15 --conversations 500 --json "$work/base.json" >"$work/load-base.log" 2>&1 || true
-  watch_readiness & local watch_pid=$!
+  watch_readiness & watch_pid=$!
   redis_stop; local down_at; down_at=$(date +%s%3N)
   load --rate 500 --duration 15 --conversations 500 --redeliver-for 60 --json "$work/redis.json" >"$work/load-redis.log" 2>&1 || true
   sleep $(( 30 - 15 - 1 ))
