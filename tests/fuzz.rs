@@ -128,13 +128,14 @@ fn mutate_bytes(seed: &[u8], other: &[u8], flips: &[(usize, u8)], cut: usize, sp
     b
 }
 
+/// What POST /flows/import runs before storing (the document read and checked), then the engine's
+/// reading and validation of the graph it yields — or, for a document import refuses, of its
+/// top-level `nodes`/`edges` as PUT /flows/{id} would store them.
 fn import_flow(v: &Value) {
-    // What POST /flows/import reads: an exported document, or the original's {flow: {canvas_data}}.
-    let root = v.get("flow").filter(|f| f.is_object()).unwrap_or(v);
-    let canvas = root.get("canvas_data").unwrap_or(root);
-    let json = FlowJson {
-        nodes: canvas.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default(),
-        edges: canvas.get("edges").and_then(Value::as_array).cloned().unwrap_or_default(),
+    let list = |key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let json = match pytake::services::flows::read_import(v) {
+        Ok(draft) => FlowJson { nodes: draft.nodes, edges: draft.edges },
+        Err(_) => FlowJson { nodes: list("nodes"), edges: list("edges") },
     };
     let flow = Flow::from_json(&json);
     let _ = validate(&json, &flow);

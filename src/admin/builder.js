@@ -314,8 +314,12 @@ export async function openBuilder(main, ctx, id, { dropOff = false } = {}) {
     if (!panelHost.contains(document.activeElement)) return b.renderPanel();
     // The user is typing in the panel: refresh the node's problem list without stealing focus.
     const selected = [...model.selected][0];
-    const box = panelHost.querySelector(".node-problems") || panelHost.querySelector("h3")?.after(el("ul", { class: "problems node-problems" })) || panelHost.querySelector(".node-problems");
-    if (box) box.replaceChildren(...errors.filter((p) => p.node_id === selected).map((p) => el("li", {}, `${p.field}: ${p.message}`)));
+    let box = panelHost.querySelector(".node-problems");
+    if (!box) {
+      box = el("ul", { class: "problems node-problems" });
+      panelHost.querySelector("h3")?.after(box);
+    }
+    box.replaceChildren(...errors.filter((p) => p.node_id === selected).map((p) => el("li", {}, `${p.field}: ${p.message}`)));
   };
   b.publish = async () => {
     await b.flush();

@@ -494,7 +494,13 @@ pub async fn export(state: &AppState, p: &Principal, id: Uuid) -> Result<Value, 
 /// (`{flow: {name, canvas_data: {nodes, edges}}}`, `{canvas_data: {...}}`).
 pub async fn import(state: &AppState, p: &Principal, meta: &RequestMeta, doc: Value) -> Result<FlowView, ApiError> {
     p.require(Permission::FlowsManage)?;
-    let root = doc.get("flow").filter(|f| f.is_object()).unwrap_or(&doc);
+    let req = read_import(&doc)?;
+    create(state, p, meta, req).await
+}
+
+/// Reads an import document into a draft, checked (pure: what the fuzz targets run).
+pub fn read_import(doc: &Value) -> Result<CreateFlow, ApiError> {
+    let root = doc.get("flow").filter(|f| f.is_object()).unwrap_or(doc);
     let canvas = root.get("canvas_data").or_else(|| root.get("canvasData")).unwrap_or(root);
     let nodes = canvas.get("nodes").and_then(Value::as_array).cloned();
     let edges = canvas.get("edges").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -519,5 +525,5 @@ pub async fn import(state: &AppState, p: &Principal, meta: &RequestMeta, doc: Va
         viewport: canvas.get("viewport").cloned(),
     };
     req.validate().map_err(ApiError::Validation)?;
-    create(state, p, meta, req).await
+    Ok(req)
 }
