@@ -3,11 +3,13 @@
 # one verdict line with its figures (docs/RELIABILITY.md records them):
 #
 #   scripts/fault.sh kill9      kill -9 at ~70 % of capacity, restart: every acknowledged delivery
-#                               stored and processed exactly once (Meta-style redelivery of the rest)
+#                               stored and processed exactly once (Meta-style redelivery of the rest);
+#                               20 consoles reconnect, resync and get live events again
 #   scripts/fault.sh postgres   PostgreSQL stopped for 20 s: 503s (never a 200 unstored), readiness
 #                               says so, full service within 5 s of its return, nothing lost
 #   scripts/fault.sh redis      Redis stopped for 30 s: delivery goes on, ack p99 within 2x baseline,
-#                               readiness degraded then ready again
+#                               readiness degraded then ready again; consoles on a second node are
+#                               told to resync when Redis returns, then get node A's events again
 #   scripts/fault.sh storm      Graph API storm (503, 130429, 131000, and the fake's own rate limit):
 #                               every reply arrives exactly once, the per-number limiter holds
 #   scripts/fault.sh all
@@ -32,6 +34,7 @@ BIN=target/$BUILD
 work=$(mktemp -d /tmp/pytake-fault.XXXXXX)
 chmod 777 "$work"
 server_pid=""
+node_b_pid=""
 
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_start() {
@@ -46,7 +49,10 @@ pg_start() {
 pg_stop() { as_postgres "$PG_BIN/pg_ctl" -D "$work/pg" -m immediate -w stop >/dev/null 2>&1 || true; }
 redis_start() { redis-server --port "$REDIS_PORT" --save '' --appendonly no --daemonize yes --pidfile "$work/redis.pid" >/dev/null; sleep 0.3; }
 redis_stop() { redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; }
-server_stop() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; server_pid=""; }
+server_stop() {
+  for pid in $server_pid $node_b_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  server_pid=""; node_b_pid=""
+}
 watch_pid=""
 cleanup() {
   if [ -n "$watch_pid" ]; then kill "$watch_pid" 2>/dev/null || true; fi
@@ -67,16 +73,27 @@ setup_services() {
 }
 
 server_start() { # extra env...
-  env "$@" PYTAKE__SERVER__LISTEN="127.0.0.1:$PORT" PYTAKE__STORAGE__DATA_DIR="$work/data" \
+  node_start "$PORT" "$work/data" "$@"; server_pid=$started_pid
+}
+
+started_pid=""
+node_start() { # port data-dir extra env... ; sets started_pid once the node answers
+  local port=$1 data=$2; shift 2
+  env "$@" PYTAKE__SERVER__LISTEN="127.0.0.1:$port" PYTAKE__STORAGE__DATA_DIR="$data" \
     PYTAKE__DATABASE__URL="postgres://postgres@127.0.0.1:$PG_PORT/pytake_fault" \
     PYTAKE__REDIS__URL="redis://127.0.0.1:$REDIS_PORT" PYTAKE__META__APP_SECRET="$SECRET" \
     PYTAKE__AUTH__JWT_SECRET="fault-jwt-secret-of-at-least-32-characters" \
     PYTAKE__SECURITY__ENCRYPTION_KEY="$(cat "$work/key")" PYTAKE__LOG__LEVEL=warn \
     PYTAKE__BOOTSTRAP__ADMIN_PASSWORD="$PASSWORD" \
     "$BIN/pytake" >>"$work/server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health/live" >/dev/null 2>&1 && return; sleep 0.1; done
+  started_pid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "the server did not start"; tail -20 "$work/server.log"; exit 1
+}
+
+consoles() { # port seconds json
+  PYTAKE_LOAD_EMAIL=$EMAIL PYTAKE_LOAD_PASSWORD=$PASSWORD "$BIN/pytake-load" consoles \
+    --url "http://127.0.0.1:$1" --sockets 20 --duration "$2" --json "$3"
 }
 
 # Readiness every 100 ms into $work/ready.log: "<ms since epoch> <http status> <status field>".
@@ -98,13 +115,16 @@ load() { # extra args...
 
 fresh() {
   server_stop
-  rm -rf "$work/data" "$work/ready.log" "$work/server.log"
+  rm -rf "$work/data" "$work/data-b" "$work/ready.log" "$work/server.log"
   setup_services
   server_start "$@"
 }
 
 scenario_kill9() {
   fresh
+  consoles "$PORT" 30 "$work/consoles.json" >"$work/consoles.log" 2>&1 &
+  local consoles_pid=$!
+  sleep 2
   load --rate "$KILL_RATE" --duration 20 --conversations 2000 --redeliver-for 120 --json "$work/kill9.json" >"$work/load.log" 2>&1 &
   local load_pid=$!
   sleep 8
@@ -114,12 +134,18 @@ scenario_kill9() {
   server_start
   local back_ms=$(( $(date +%s%3N) - killed_at ))
   local verdict=PASS; wait "$load_pid" || verdict=FAIL
-  python3 - "$work/kill9.json" "$verdict" "$back_ms" "$KILL_RATE" <<'EOF'
+  wait "$consoles_pid" || true
+  python3 - "$work/kill9.json" "$verdict" "$back_ms" "$KILL_RATE" "$work/consoles.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1])); verdict, back, rate = sys.argv[2], sys.argv[3], sys.argv[4]
+c = json.load(open(sys.argv[5]))
+consoles_ok = c["disrupted"] == c["sockets"] and c["resumed"] == c["sockets"] and c["resyncs"] >= c["sockets"]
+verdict = "PASS" if verdict == "PASS" and consoles_ok else "FAIL"
 print(f"fault kill9: {verdict} - {rate}/s for 20 s, kill -9 at 8 s, serving again {back} ms later; "
       f"{r['acked']} acked before/around the kill, {r['redelivered']} redelivered, {r['never_acked']} never acked; "
-      f"{r['messages_expected']} messages acknowledged, {r['messages_found']} stored, lost {r['lost']}, processed twice {r['double_processed']}")
+      f"{r['messages_expected']} messages acknowledged, {r['messages_found']} stored, lost {r['lost']}, processed twice {r['double_processed']}; "
+      f"consoles: {c['resumed']}/{c['sockets']} reconnected (longest gap {c['longest_gap_ms']} ms), were told to resync ({c['resyncs']} resyncs: "
+      f"a restarted node numbers a new stream) and got live events again")
 sys.exit(0 if verdict == "PASS" else 1)
 EOF
 }
@@ -153,7 +179,13 @@ EOF
 
 scenario_redis() {
   fresh
+  # A second node on the same database and Redis holds the consoles; the webhooks go to node A.
+  local port_b=$((PORT + 1))
+  node_start "$port_b" "$work/data-b"; node_b_pid=$started_pid
   load --rate 500 --duration 15 --conversations 500 --json "$work/base.json" >"$work/load-base.log" 2>&1 || true
+  consoles "$port_b" 75 "$work/consoles.json" >"$work/consoles.log" 2>&1 &
+  local consoles_pid=$!
+  sleep 3
   watch_readiness & watch_pid=$!
   redis_stop; local down_at; down_at=$(date +%s%3N)
   load --rate 500 --duration 15 --conversations 500 --redeliver-for 60 --json "$work/redis.json" >"$work/load-redis.log" 2>&1 || true
@@ -161,19 +193,25 @@ scenario_redis() {
   redis_start; local up_at; up_at=$(date +%s%3N)
   sleep 8
   kill "$watch_pid" 2>/dev/null || true
-  python3 - "$work/base.json" "$work/redis.json" "$work/ready.log" "$down_at" "$up_at" <<'EOF'
+  # Node A's events must reach the consoles on node B again.
+  load --rate 100 --duration 10 --conversations 100 --json "$work/after.json" >"$work/load-after.log" 2>&1 || true
+  wait "$consoles_pid" || true
+  python3 - "$work/base.json" "$work/redis.json" "$work/ready.log" "$down_at" "$up_at" "$work/consoles.json" <<'EOF'
 import json, sys
 base, out = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 down, up = int(sys.argv[4]), int(sys.argv[5])
+c = json.load(open(sys.argv[6]))
 rows = [l.split() for l in open(sys.argv[3]) if l.strip()]
 degraded = sum(1 for x in rows if down + 2000 < int(x[0]) < up and x[2] == "degraded")
 probes = sum(1 for x in rows if down + 2000 < int(x[0]) < up)
 back = next((int(x[0]) - up for x in rows if int(x[0]) > up and x[2] == "ready"), None)
 p_base, p_out = base["ack_latency"]["p99_ms"], out["ack_latency"]["p99_ms"]
-ok = out["verdict"] == "PASS" and out["never_acked"] == 0 and p_out <= 2 * max(p_base, 1) and back is not None and degraded == probes > 0
+consoles_ok = c["disrupted"] == c["sockets"] and c["resumed"] == c["sockets"] and c["reconnects"] == 0
+ok = out["verdict"] == "PASS" and out["never_acked"] == 0 and p_out <= 2 * max(p_base, 1) and back is not None and degraded == probes > 0 and consoles_ok
 print(f"fault redis: {'PASS' if ok else 'FAIL'} - 500/s, Redis stopped 30 s: ack p99 {p_out} ms vs {p_base} ms baseline "
       f"({p_out / max(p_base, 1):.2f}x), lost {out['lost']}, never acked {out['never_acked']}; readiness degraded in {degraded}/{probes} probes, "
-      f"ready again {back} ms after Redis returned")
+      f"ready again {back} ms after Redis returned; consoles on node B: {c['resyncs']} resyncs for {c['sockets']} sockets "
+      f"(none dropped: {c['reconnects']} reconnects), {c['resumed']}/{c['sockets']} got node A's events again")
 sys.exit(0 if ok else 1)
 EOF
 }

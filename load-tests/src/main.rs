@@ -4,6 +4,7 @@
 mod agents;
 mod api;
 mod chart;
+mod consoles;
 mod flow;
 mod http;
 mod report;
@@ -27,6 +28,8 @@ enum Scenario {
     Webhook(webhook::Args),
     /// Agent sockets: memory per idle socket, webhook-to-frame latency, fan-out.
     Agents(agents::Args),
+    /// Admin consoles that reconnect and resume through a fault, reporting whether each came back.
+    Consoles(consoles::Args),
     /// Messages answered by a flow through the outbox to an in-process fake Graph API (end to end).
     Flow(flow::Args),
 }
@@ -39,6 +42,7 @@ async fn main() -> ExitCode {
         Scenario::Webhook(args) => webhook::run(args).await,
         Scenario::Flow(args) => flow::run(args).await,
         Scenario::Agents(args) => agents::run(args).await,
+        Scenario::Consoles(args) => consoles::run(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

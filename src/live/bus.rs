@@ -84,6 +84,8 @@ impl RedisBus {
         actix_web::rt::spawn(async move {
             use futures_util::StreamExt;
             let mut backoff = Duration::from_millis(200);
+            // Set once a subscription failed or ended: other nodes' events may have been missed.
+            let mut missed = false;
             loop {
                 let subscribed = async {
                     let mut pubsub = client.get_async_pubsub().await?;
@@ -92,6 +94,7 @@ impl RedisBus {
                 }
                 .await;
                 let Ok(pubsub) = subscribed else {
+                    missed = true;
                     connected.store(false, Ordering::Release);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -99,6 +102,10 @@ impl RedisBus {
                 };
                 connected.store(true, Ordering::Release);
                 backoff = Duration::from_millis(200);
+                if std::mem::take(&mut missed) {
+                    tracing::info!("the cross-node bus is back; consoles on this node resync");
+                    registry.resync_orgs("events from other nodes may have been missed while Redis was away; reload from the REST API");
+                }
                 let mut messages = pubsub.into_on_message();
                 while let Some(msg) = messages.next().await {
                     let Ok(wire) = serde_json::from_slice::<Wire>(msg.get_payload_bytes()) else { continue };
@@ -120,6 +127,7 @@ impl RedisBus {
                         data: wire.data,
                     }));
                 }
+                missed = true;
                 connected.store(false, Ordering::Release);
                 tracing::warn!("the cross-node bus lost Redis; reconnecting");
             }

@@ -80,7 +80,7 @@ impl Visible {
                     was
                 }
             }
-            "agent.presence" | "queue.updated" => true,
+            "agent.presence" | "queue.updated" | "resync" => true,
             _ => event.conversation_id.is_some_and(|c| self.conversations.contains(&c)),
         }
     }

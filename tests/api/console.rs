@@ -612,6 +612,15 @@ async fn rest_actions_take_transfer_close_reopen_read_and_tag() {
 /// Two servers on one PostgreSQL database and one Redis (same secrets, each its own port), or None
 /// (with the reason printed) when the suite runs without them.
 async fn two_nodes(fake: &FakeGraph, extra: &[(&str, &str)]) -> Option<(TestApp, TestApp)> {
+    two_nodes_with(fake, extra, &[]).await
+}
+
+/// Two nodes on one database and Redis; `only_b` are settings for node B alone.
+async fn two_nodes_with(
+    fake: &FakeGraph,
+    extra: &[(&str, &str)],
+    only_b: &[(&str, &str)],
+) -> Option<(TestApp, TestApp)> {
     let redis = std::env::var("PYTAKE_TEST_REDIS_URL").unwrap_or_default();
     if !is_postgres() || redis.is_empty() {
         eprintln!("SKIPPED (two nodes): needs PYTAKE_TEST_DATABASE_URL and PYTAKE_TEST_REDIS_URL");
@@ -629,6 +638,7 @@ async fn two_nodes(fake: &FakeGraph, extra: &[(&str, &str)]) -> Option<(TestApp,
         ("PYTAKE__META__GRAPH_BASE_URL", fake.base_url.as_str()),
     ];
     overrides.extend_from_slice(extra);
+    overrides.extend_from_slice(only_b);
     let (settings, _) = test_settings(dir.path(), &overrides).await;
     let b = spawn_app_in(dir, settings, a.admin_password.clone()).await;
     Some((a, b))
@@ -822,4 +832,101 @@ async fn an_agent_on_two_nodes_stays_online_until_their_last_socket_closes() {
     // The last one closes: offline.
     drop(on_b);
     boss.wait_for("offline", offline).await;
+}
+
+/// A TCP relay to Redis that a test can cut (every connection dropped, new ones refused) and
+/// restore: Redis going away for one node only, with the real Redis behind it.
+struct RedisCut {
+    url: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl RedisCut {
+    async fn start(redis_url: &str) -> RedisCut {
+        let upstream = redis_url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (gate, registry) = (open.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !gate.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused in effect
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                registry.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        RedisCut { url, open, links }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[actix_web::test]
+async fn a_node_that_lost_redis_tells_its_consoles_to_resync_when_redis_returns() {
+    let fake = FakeGraph::start().unwrap();
+    let redis = std::env::var("PYTAKE_TEST_REDIS_URL").unwrap_or_default();
+    let cut = RedisCut::start(&redis).await;
+    let Some((a, b)) = two_nodes_with(&fake, &[], &[("PYTAKE__REDIS__URL", cut.url.as_str())]).await else { return };
+    let t = a.tenant("redis-cut").await;
+    a.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
+    let redis_is = |state: &'static str| {
+        let (b, token) = (&b, t.admin.token.clone());
+        move || {
+            let token = token.clone();
+            async move { b.get("/health/ready", &token).await.body["checks"]["redis"] == state }
+        }
+    };
+    let (mut on_b, ready_b) = Socket::connect(&b, &t.admin.token, None).await;
+    eventually("node B's relay", redis_is("ok")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.say(PNID, "5511977770201", "before the cut").await;
+    let before = on_b
+        .wait_for("the first message on node B", |f| f["type"] == "message.created" && f["data"]["text"] == "before the cut")
+        .await;
+    let seq_before = before["seq"].as_u64().unwrap();
+
+    // Redis goes away for node B only: whatever node A publishes now cannot reach B's console.
+    cut.cut();
+    eventually("node B degraded", redis_is("down")).await;
+    on_b.settle(Duration::from_millis(300)).await;
+    assert!(on_b.seen.iter().all(|f| f["type"] != "resync"), "no resync while Redis is away");
+
+    // Redis returns: the console is told it may have missed events, never left with a silent gap.
+    cut.restore();
+    let resync = on_b.wait_for("a resync on node B", |f| f["type"] == "resync").await;
+    assert!(resync["data"]["reason"].as_str().unwrap().contains("Redis"), "{resync}");
+    eventually("node B ready again", redis_is("ok")).await;
+
+    // A client reconnecting to B from before the gap is told to resync too, not replayed a window
+    // with a hole in it.
+    let mut back = Socket::open(&b).await;
+    back.send(json!({"type": "auth", "token": t.admin.token, "last_seq": seq_before, "stream": ready_b["data"]["stream"]}))
+        .await;
+    back.wait_for("resync after the gap", |f| f["type"] == "resync").await;
+
+    // And events flow across the nodes again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.say(PNID, "5511977770201", "after Redis returned").await;
+    on_b.wait_for("the message after the return", |f| {
+        f["type"] == "message.created" && f["data"]["text"] == "after Redis returned"
+    })
+    .await;
 }

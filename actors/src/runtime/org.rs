@@ -54,6 +54,13 @@ pub struct Replay {
 #[rtype(result = "()")]
 pub struct Unsubscribe(pub Uuid);
 
+/// Events may have been missed (the cross-node bus was away): every subscriber is sent a `resync`
+/// frame with the reason, and the replay window is emptied so that a client reconnecting with an
+/// older `last_seq` is told to resync too instead of being given a window with a hole in it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync(pub &'static str);
+
 /// The latest sequence number assigned.
 #[derive(Message)]
 #[rtype(result = "u64")]
@@ -175,6 +182,25 @@ impl Handler<Unsubscribe> for OrgActor {
 
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
         self.subscribers.retain(|(id, _)| *id != msg.0);
+    }
+}
+
+impl Handler<Resync> for OrgActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resync, _: &mut Context<Self>) {
+        self.recent.clear();
+        let draft = EventDraft {
+            org: self.org,
+            event_type: "resync",
+            conversation_id: None,
+            data: serde_json::json!({ "reason": msg.0 }),
+        };
+        // The resync takes a sequence number of its own, so a client that saw everything up to the
+        // gap is behind it, and is told to resync when it reconnects.
+        let frame = Arc::new(OrgEvent::new(draft, self.next_seq));
+        self.next_seq += 1;
+        self.subscribers.retain(|(_, sink)| sink(&frame));
     }
 }
 

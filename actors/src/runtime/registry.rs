@@ -300,6 +300,13 @@ impl Registry {
         }
     }
 
+    /// Tells every active organization's subscribers to resync (see [`super::org::Resync`]).
+    pub fn resync_orgs(&self, reason: &'static str) {
+        for org in self.orgs.iter() {
+            org.value().do_send(super::org::Resync(reason));
+        }
+    }
+
     /// Publishes an event through its organization's actor.
     pub fn publish(&self, draft: EventDraft) {
         self.org(draft.org).do_send(Publish(draft));
