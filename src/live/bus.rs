@@ -104,7 +104,9 @@ impl RedisBus {
                 backoff = Duration::from_millis(200);
                 if std::mem::take(&mut missed) {
                     tracing::info!("the cross-node bus is back; consoles on this node resync");
-                    registry.resync_orgs("events from other nodes may have been missed while Redis was away; reload from the REST API");
+                    registry.resync_orgs(
+                        "events from other nodes may have been missed while Redis was away; reload from the REST API",
+                    );
                 }
                 let mut messages = pubsub.into_on_message();
                 while let Some(msg) = messages.next().await {

@@ -10,6 +10,7 @@ pub mod chatbots;
 pub mod contacts;
 pub mod conversations;
 pub mod flows;
+pub mod hydration;
 pub mod inbox;
 pub mod messages;
 pub mod numbers;

@@ -1,17 +1,21 @@
-//! The conversation actors' store: implements `pytake_actors::ports::ConversationStore`. Reads go
-//! straight to the database; writes go through the [`committer::Committer`], which commits the
+//! The conversation actors' store: implements `pytake_actors::ports::ConversationStore`. A waking
+//! actor's reads (pending items, snapshot) go through the [`hydrate::Hydrator`], which answers many
+//! actors with one query; writes go through the [`committer::Committer`], which commits the
 //! writes of many actors together. Every write first claims its inbox item (pending -> done,
 //! conditionally), so an item's effects are written exactly once however often it is attempted.
 
 pub mod committer;
+pub mod hydrate;
 pub mod routing;
 pub mod steps;
 
+use crate::db::Backend;
 use crate::db::{Db, StoreError};
-use crate::repo::{contacts, conversations, flows, inbox};
+use crate::repo::flows;
 use async_trait::async_trait;
 use committer::{Committer, Op};
 use dashmap::DashMap;
+use hydrate::Hydrator;
 use pytake_actors::OrgId;
 use pytake_actors::domain::conversation::{Changes, Committed, ConversationKey, Snapshot, StatusApplied};
 use pytake_actors::domain::inbound::{InboxPayload, StatusUpdate};
@@ -28,13 +32,18 @@ pub struct SqlConversationStore {
     /// Parsed flow versions by id (versions never change).
     versions: DashMap<Uuid, Arc<LoadedFlow>>,
     routing: Arc<RoutingCache>,
+    hydrator: Hydrator,
 }
 
 const VERSION_CACHE: usize = 2_000;
 
 impl SqlConversationStore {
     pub fn new(db: Db, committer: Committer, routing: Arc<RoutingCache>) -> Self {
-        SqlConversationStore { db, committer, versions: DashMap::new(), routing }
+        // Two readers on PostgreSQL (one batch in flight while the next gathers); SQLite has one
+        // connection for reads anyway.
+        let readers = if db.backend() == Backend::Postgres { 2 } else { 1 };
+        let hydrator = Hydrator::start(db.clone(), readers);
+        SqlConversationStore { db, committer, versions: DashMap::new(), routing, hydrator }
     }
 
     async fn load_version(&self, org: OrgId, version_id: Uuid) -> Result<Option<Arc<LoadedFlow>>, StoreFailure> {
@@ -77,11 +86,15 @@ impl ConversationStore for SqlConversationStore {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<InboxItem>, StoreFailure> {
-        let mut c = self.db.conn().await.map_err(failure)?;
-        let rows = inbox::pending_for(&mut c, key.org, key.number_id, &key.contact_wa_id, after, limit)
-            .await
-            .map_err(failure)?;
-        drop(c);
+        let rows = match after {
+            None => self.hydrator.pending(key, limit).await?,
+            Some(_) => {
+                let mut c = self.db.conn().await.map_err(failure)?;
+                crate::repo::inbox::pending_for(&mut c, key.org, key.number_id, &key.contact_wa_id, after, limit)
+                    .await
+                    .map_err(failure)?
+            }
+        };
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             match serde_json::from_value::<InboxPayload>(row.payload.0) {
@@ -103,17 +116,9 @@ impl ConversationStore for SqlConversationStore {
             .await
             .map_err(failure)?
             .ok_or_else(|| StoreFailure(format!("number {} is not in organization {}", key.number_id, key.org)))?;
-        let mut c = self.db.conn().await.map_err(failure)?;
-        let contact = contacts::find_by_wa_id(&mut c, key.org, &key.contact_wa_id).await.map_err(failure)?;
-        let conversation = match &contact {
-            Some(k) => conversations::find_open(&mut c, key.org, key.number_id, k.id)
-                .await
-                .map_err(failure)?
-                .map(|row| row.record())
-                .transpose()
-                .map_err(failure)?,
-            None => None,
-        };
+        let rows = self.hydrator.snapshot(key).await?;
+        let (contact, conversation) = (rows.contact, rows.conversation);
+        let conversation = conversation.map(|row| row.record()).transpose().map_err(failure)?;
         Ok(Snapshot {
             timezone: context.timezone,
             number: context.number,

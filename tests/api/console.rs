@@ -899,7 +899,9 @@ async fn a_node_that_lost_redis_tells_its_consoles_to_resync_when_redis_returns(
     tokio::time::sleep(Duration::from_millis(300)).await;
     a.say(PNID, "5511977770201", "before the cut").await;
     let before = on_b
-        .wait_for("the first message on node B", |f| f["type"] == "message.created" && f["data"]["text"] == "before the cut")
+        .wait_for("the first message on node B", |f| {
+            f["type"] == "message.created" && f["data"]["text"] == "before the cut"
+        })
         .await;
     let seq_before = before["seq"].as_u64().unwrap();
 
@@ -918,8 +920,10 @@ async fn a_node_that_lost_redis_tells_its_consoles_to_resync_when_redis_returns(
     // A client reconnecting to B from before the gap is told to resync too, not replayed a window
     // with a hole in it.
     let mut back = Socket::open(&b).await;
-    back.send(json!({"type": "auth", "token": t.admin.token, "last_seq": seq_before, "stream": ready_b["data"]["stream"]}))
-        .await;
+    back.send(
+        json!({"type": "auth", "token": t.admin.token, "last_seq": seq_before, "stream": ready_b["data"]["stream"]}),
+    )
+    .await;
     back.wait_for("resync after the gap", |f| f["type"] == "resync").await;
 
     // And events flow across the nodes again.

@@ -556,6 +556,49 @@ async fn idle_actors_passivate_and_the_next_message_rehydrates_them() {
 }
 
 #[actix_web::test]
+async fn many_cold_conversations_woken_at_once_each_continue_their_own() {
+    // Cold actors' reads are answered in batches (one statement for many keys on PostgreSQL): a
+    // mix-up between keys would open a second conversation or put a message in another's.
+    let (app, t) = with_number(&[("PYTAKE__ACTORS__IDLE_TTL_SECS", "1")]).await;
+    let contacts: Vec<String> = (0..40).map(|i| format!("5511900{i:06}")).collect();
+    let first: Vec<String> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| text_delivery(PNID, c, &format!("wamid.c1.{i}"), &format!("first {i}")))
+        .collect();
+    for body in &first {
+        app.deliver(body, APP_SECRET).await.expect(200);
+    }
+    app.drained().await;
+    eventually("every actor passivated", || async { app.actor_health().await["actors"]["conversation_actors"] == 0 })
+        .await;
+    let second: Vec<String> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| text_delivery(PNID, c, &format!("wamid.c2.{i}"), &format!("second {i}")))
+        .collect();
+    for reply in futures_util::future::join_all(second.iter().map(|b| app.deliver(b, APP_SECRET))).await {
+        reply.expect(200);
+    }
+    app.drained().await;
+    let conversations = app.conversations(&t.admin.token).await;
+    assert_eq!(conversations.len(), 40, "one conversation per contact, none opened twice");
+    for conversation in conversations {
+        let wa_id = conversation["contact"]["wa_id"].as_str().unwrap();
+        let i = contacts.iter().position(|c| c == wa_id).unwrap();
+        assert_eq!(conversation["unread_count"], 2, "{wa_id}");
+        let texts: Vec<Value> = app
+            .messages(&t.admin.token, conversation["id"].as_str().unwrap())
+            .await
+            .into_iter()
+            .map(|m| m["text"].clone())
+            .collect();
+        assert_eq!(texts, vec![json!(format!("first {i}")), json!(format!("second {i}"))], "{wa_id}");
+    }
+    assert!(app.actor_health().await["actors"]["activations"].as_u64() >= Some(80));
+}
+
+#[actix_web::test]
 async fn ops_endpoints_need_the_ops_token_when_one_is_set() {
     let app = spawn_app_with(&[("PYTAKE__OPS__TOKEN", "a-long-ops-token-123")]).await;
     for path in ["/health/actors", "/metrics"] {
