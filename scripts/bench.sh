@@ -7,7 +7,8 @@
 #
 #   scripts/bench.sh              # the whole suite (about 6 minutes after the release build)
 #   SOAK_SECS=600 scripts/bench.sh soak   # the 10-minute soak alone (scripts/bench.sh flow: the flow alone)
-#   DENSITY=1000000 scripts/bench.sh density   # N conversation actors woken, then 10k cold touches
+#   DENSITY=20000 scripts/bench.sh density     # N conversation actors woken by messages, then 10k cold touches
+#   ACTORS=1000000 scripts/bench.sh million     # N idle actors woken by the prewarm, then cold deliveries beside them
 #                                   (not in `all`: see docs/BENCHMARKS.md, it overloads this box today)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,61 @@ PY
 )"
 }
 
+million() { # ACTORS idle conversation actors woken by the prewarm after a restart, then cold touches
+  local n=${ACTORS:-1000000} cold=10000 base="http://127.0.0.1:$PORT"
+  EXTRA_ENV="PYTAKE__ACTORS__PREWARM_WINDOW_SECS=0" start postgres
+  local token
+  token=$(curl -fs -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"admin@pytake.local","password":"bench-password-1"}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+  curl -fs -X POST "$base/api/v1/whatsapp/numbers" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+    -d '{"phone_number_id":"7000000001","app_secret":"bench-app-secret"}' >/dev/null
+  # n + 10,000 contacts with an open conversation each: the first 10,000 quiet for 2 hours (outside
+  # the prewarm window: cold), the rest with a message in the last 50 minutes.
+  echo "inserting $((n + cold)) contacts and conversations"
+  psql "$PG_URL/pytake_bench" -v ON_ERROR_STOP=1 -q <<SQL
+CREATE TEMP TABLE bench_number AS SELECT id AS number_id, organization_id FROM whatsapp_numbers WHERE phone_number_id = '7000000001';
+INSERT INTO contacts (id, organization_id, wa_id, attributes, is_blocked, is_vip, opt_in, created_at, updated_at)
+SELECT gen_random_uuid(), b.organization_id, '5511' || lpad(i::text, 9, '0'), '{}', false, false, false, now(), now()
+FROM bench_number b, generate_series(0, $((n + cold - 1))) i;
+INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, priority, last_message_at,
+    unread_count, flow_state, version, created_at, updated_at)
+SELECT gen_random_uuid(), c.organization_id, c.id, b.number_id, 'open', false, 0,
+    CASE WHEN substr(c.wa_id, 5)::bigint < $cold THEN now() - interval '2 hours' ELSE now() - random() * interval '50 minutes' END,
+    0, '{}', 1, now(), now()
+FROM contacts c JOIN bench_number b ON b.organization_id = c.organization_id;
+ANALYZE contacts; ANALYZE conversations;
+SQL
+  # The resting server (prewarm off), then the same database with the prewarm on.
+  EXTRA_ENV="PYTAKE__ACTORS__PREWARM_WINDOW_SECS=0" launch
+  sleep 3
+  local rss_rest; rss_rest=$(ps -o rss= -p "$server_pid" | tr -d ' ')
+  local t0; t0=$(date +%s%3N)
+  EXTRA_ENV="PYTAKE__ACTORS__PREWARM_WINDOW_SECS=3600 PYTAKE__ACTORS__PREWARM_MAX=$n PYTAKE__ACTORS__IDLE_TTL_SECS=7200" launch
+  local woken=0
+  while [ "$woken" -lt "$n" ]; do
+    sleep 1
+    woken=$(curl -fs "$base/health/actors" | python3 -c 'import json,sys;print(json.load(sys.stdin)["actors"]["prewarmed"])')
+    if [ $(( $(date +%s%3N) - t0 )) -gt 1800000 ]; then echo "prewarm did not finish: $woken"; break; fi
+  done
+  local secs; secs=$(python3 -c "print(round(($(date +%s%3N) - $t0) / 1000, 1))")
+  sleep 5
+  local rss_warm; rss_warm=$(ps -o rss= -p "$server_pid" | tr -d ' ')
+  echo "prewarm: $woken actors in $secs s; server RSS $((rss_rest / 1024)) MiB at rest -> $((rss_warm / 1024)) MiB with them"
+  $LOAD webhook --url "$base" --app-secret bench-app-secret --phone-number-id 7000000001 --rate 1000 --duration 10 \
+    --conversations "$cold" "${login[@]}" --label million --json "$OUT/suite-million.json" --chart "$CHARTS/million-cold.svg" | tail -1
+  local active; active=$(curl -fs "$base/health/actors" | python3 -c 'import json,sys;print(json.load(sys.stdin)["actors"]["conversation_actors"])')
+  row "$(python3 - "$OUT/suite-million.json" "$woken" "$secs" "$rss_rest" "$rss_warm" "$active" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); woken, secs, rest, warm, active = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+item = r["server_item_latency_ms"]
+print(f"| {woken:,} idle conversation actors (postgres, prewarmed in {secs} s) | RSS {rest // 1024} -> {warm // 1024} MiB: "
+      f"{(warm - rest) * 1024 / max(woken, 1):,.0f} bytes per actor | 10,000 deliveries at 1,000/s to cold conversations beside them: "
+      f"ack p50 {r['ack_latency']['p50_ms']} ms, p99 {r['ack_latency']['p99_ms']} ms; stored p50 {item['p50']} ms, p99 {item['p99']} ms; "
+      f"{active} actors after | lost {r['lost']}, double {r['double_processed']} |")
+PY
+)"
+}
+
 soak() {
   start postgres
   local rss_before rss_after
@@ -79,6 +135,7 @@ case "${1:-all}" in
   soak) soak ;;
   flow) flow ;;
   density) density ;;
+  million) million ;;
   all)
     http_floor
     webhook sqlite 1000 10 webhook-steady-sqlite

@@ -106,7 +106,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
     let bus = Arc::new(crate::live::AssignmentHook { inner, kick: live.assignment.kicker() });
     let registry = Registry::new(
         Ports {
-            store,
+            store: store.clone(),
             clock: clock.clone(),
             ids: Arc::new(UuidV7),
             http: Arc::new(FlowHttp::new(f.api_allowed_hosts.clone(), f.api_response_max_bytes)),
@@ -157,6 +157,13 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         clock.clone(),
         Duration::from_secs(settings.actors.sweep_interval_secs),
         Duration::from_secs(settings.actors.stale_pending_secs),
+    );
+    crate::prewarm::start(
+        db.clone(),
+        store.clone(),
+        registry.clone(),
+        Duration::from_secs(settings.actors.prewarm_window_secs),
+        settings.actors.prewarm_max,
     );
     let numbers = Arc::new(NumberDirectory::new(db.clone(), secrets.clone()));
     let m = &settings.meta;

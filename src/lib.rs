@@ -15,6 +15,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod outbound;
+pub mod prewarm;
 pub mod recovery;
 pub mod repo;
 pub mod routes;

@@ -149,6 +149,8 @@ pub struct ActorSettings {
     pub stale_pending_secs: u64,
     pub replay_window: usize,
     pub commit_workers: usize,
+    pub prewarm_window_secs: u64,
+    pub prewarm_max: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -95,6 +95,11 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         ("pytake_actors_conversation_active", "Active conversation actors.", a.conversation_actors as f64),
         ("pytake_actors_activations_total", "Actor activations since start.", a.activations as f64),
         ("pytake_actors_passivations_total", "Idle actors stopped since start.", a.passivations as f64),
+        (
+            "pytake_actors_prewarmed_total",
+            "Actors woken at start with their state read in batches.",
+            a.prewarmed as f64,
+        ),
         ("pytake_actors_restarts_total", "Actors restarted after a crash since start.", a.restarts as f64),
         ("pytake_actors_items_processed_total", "Inbox items processed since start.", a.processed as f64),
         ("pytake_actors_items_retried_total", "Failed attempts retried since start.", a.retries as f64),

@@ -94,7 +94,7 @@ async fn work(db: Db, rx: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>) {
     }
 }
 
-fn key_ref(k: &ConversationKey) -> KeyRef<'_> {
+pub(crate) fn key_ref(k: &ConversationKey) -> KeyRef<'_> {
     KeyRef { org: k.org, number_id: k.number_id, wa_id: &k.contact_wa_id }
 }
 
@@ -145,11 +145,7 @@ async fn serve(db: &Db, batch: Vec<Request>) {
         match snapshot_rows(&mut c, snapshots.iter().map(|(k, _)| k)).await {
             Ok(rows) => {
                 for (key, reply) in snapshots {
-                    let contact = rows.contacts.get(&(key.org.as_uuid(), key.contact_wa_id.clone())).cloned();
-                    let conversation = contact
-                        .as_ref()
-                        .and_then(|c| rows.conversations.get(&(key.org.as_uuid(), key.number_id, c.id)).cloned());
-                    let _ = reply.send(Ok(SnapshotRows { contact, conversation }));
+                    let _ = reply.send(Ok(rows.take(&key)));
                 }
             }
             Err(e) => answer_all_with(snapshots, &e),
@@ -169,12 +165,23 @@ fn distinct<'a>(keys: impl Iterator<Item = &'a ConversationKey>) -> Vec<&'a Conv
     keys.filter(|k| seen.insert(*k)).collect()
 }
 
-struct FoundRows {
+/// The snapshot rows of a batch of keys.
+pub(crate) struct FoundRows {
     contacts: HashMap<(Uuid, String), ContactRow>,
     conversations: HashMap<(Uuid, Uuid, Uuid), ConversationRow>,
 }
 
-async fn snapshot_rows<'a>(
+impl FoundRows {
+    /// The rows of one key (a key asked for twice gets them twice).
+    pub(crate) fn take(&self, key: &ConversationKey) -> SnapshotRows {
+        let contact = self.contacts.get(&(key.org.as_uuid(), key.contact_wa_id.clone())).cloned();
+        let conversation =
+            contact.as_ref().and_then(|c| self.conversations.get(&(key.org.as_uuid(), key.number_id, c.id)).cloned());
+        SnapshotRows { contact, conversation }
+    }
+}
+
+pub(crate) async fn snapshot_rows<'a>(
     c: &mut crate::db::DbConn,
     keys: impl Iterator<Item = &'a ConversationKey>,
 ) -> Result<FoundRows, StoreError> {

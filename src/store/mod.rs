@@ -12,10 +12,11 @@ pub mod steps;
 use crate::db::Backend;
 use crate::db::{Db, StoreError};
 use crate::repo::flows;
+use crate::repo::inbox::PendingRow;
 use async_trait::async_trait;
 use committer::{Committer, Op};
 use dashmap::DashMap;
-use hydrate::Hydrator;
+use hydrate::{Hydrator, SnapshotRows};
 use pytake_actors::OrgId;
 use pytake_actors::domain::conversation::{Changes, Committed, ConversationKey, Snapshot, StatusApplied};
 use pytake_actors::domain::inbound::{InboxPayload, StatusUpdate};
@@ -78,6 +79,71 @@ fn failure(e: StoreError) -> StoreFailure {
     StoreFailure(e.to_string())
 }
 
+/// Inbox rows as items, and the ids (with the error) of those that cannot be read.
+fn parse_pending(rows: Vec<PendingRow>) -> (Vec<InboxItem>, Vec<(Uuid, String)>) {
+    let mut items = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in rows {
+        match serde_json::from_value::<InboxPayload>(row.payload.0) {
+            Ok(payload) => items.push(InboxItem { id: row.id, payload, attempts: row.attempts }),
+            Err(e) => unreadable.push((row.id, e.to_string())),
+        }
+    }
+    (items, unreadable)
+}
+
+impl SqlConversationStore {
+    async fn build_snapshot(&self, key: &ConversationKey, rows: SnapshotRows) -> Result<Snapshot, StoreFailure> {
+        let context = self
+            .routing
+            .number(&self.db, key.org, key.number_id)
+            .await
+            .map_err(failure)?
+            .ok_or_else(|| StoreFailure(format!("number {} is not in organization {}", key.number_id, key.org)))?;
+        let conversation = rows.conversation.map(|row| row.record()).transpose().map_err(failure)?;
+        Ok(Snapshot {
+            timezone: context.timezone,
+            number: context.number,
+            contact: rows.contact.as_ref().map(steps::contact_record),
+            conversation,
+        })
+    }
+
+    /// The snapshots and pending items (at most `limit` each) of many conversations, read together
+    /// (for [`crate::prewarm`]). A key whose state cannot be read whole is left out: it wakes the
+    /// ordinary way on its next item.
+    pub async fn warm_batch(
+        &self,
+        keys: &[ConversationKey],
+        limit: u32,
+    ) -> Result<Vec<(ConversationKey, Snapshot, Vec<InboxItem>)>, StoreError> {
+        let (mut pending, rows) = {
+            let mut c = self.db.conn().await?;
+            let refs: Vec<_> = keys.iter().map(hydrate::key_ref).collect();
+            let pending = crate::repo::hydration::pending(&mut c, &refs, limit).await?;
+            (pending, hydrate::snapshot_rows(&mut c, keys.iter()).await?)
+        };
+        let mut by_key: std::collections::HashMap<(Uuid, Uuid, String), Vec<PendingRow>> = Default::default();
+        for p in pending.drain(..) {
+            by_key.entry((p.organization_id, p.number_id, p.contact_wa_id)).or_default().push(PendingRow {
+                id: p.id,
+                payload: p.payload,
+                attempts: p.attempts,
+            });
+        }
+        let mut warm = Vec::with_capacity(keys.len());
+        for key in keys {
+            let own = by_key.remove(&(key.org.as_uuid(), key.number_id, key.contact_wa_id.clone())).unwrap_or_default();
+            let (items, unreadable) = parse_pending(own);
+            let Ok(snapshot) = self.build_snapshot(key, rows.take(key)).await else { continue };
+            if unreadable.is_empty() {
+                warm.push((key.clone(), snapshot, items));
+            }
+        }
+        Ok(warm)
+    }
+}
+
 #[async_trait]
 impl ConversationStore for SqlConversationStore {
     async fn pending_items(
@@ -95,36 +161,18 @@ impl ConversationStore for SqlConversationStore {
                     .map_err(failure)?
             }
         };
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            match serde_json::from_value::<InboxPayload>(row.payload.0) {
-                Ok(payload) => items.push(InboxItem { id: row.id, payload, attempts: row.attempts }),
-                Err(e) => {
-                    // Unreadable (written by an incompatible version): park it rather than loop.
-                    tracing::error!(item = %row.id, error = %e, "unreadable inbox item parked");
-                    self.record_failure(row.id, &format!("unreadable payload: {e}"), true).await?;
-                }
-            }
+        let (items, unreadable) = parse_pending(rows);
+        for (id, error) in unreadable {
+            // Unreadable (written by an incompatible version): park it rather than loop.
+            tracing::error!(item = %id, %error, "unreadable inbox item parked");
+            self.record_failure(id, &format!("unreadable payload: {error}"), true).await?;
         }
         Ok(items)
     }
 
     async fn snapshot(&self, key: &ConversationKey) -> Result<Snapshot, StoreFailure> {
-        let context = self
-            .routing
-            .number(&self.db, key.org, key.number_id)
-            .await
-            .map_err(failure)?
-            .ok_or_else(|| StoreFailure(format!("number {} is not in organization {}", key.number_id, key.org)))?;
         let rows = self.hydrator.snapshot(key).await?;
-        let (contact, conversation) = (rows.contact, rows.conversation);
-        let conversation = conversation.map(|row| row.record()).transpose().map_err(failure)?;
-        Ok(Snapshot {
-            timezone: context.timezone,
-            number: context.number,
-            contact: contact.as_ref().map(steps::contact_record),
-            conversation,
-        })
+        self.build_snapshot(key, rows).await
     }
 
     async fn commit(&self, key: &ConversationKey, changes: Changes) -> Result<Committed, CommitError> {

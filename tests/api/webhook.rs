@@ -599,6 +599,59 @@ async fn many_cold_conversations_woken_at_once_each_continue_their_own() {
 }
 
 #[actix_web::test]
+async fn a_restart_wakes_the_recently_active_conversations_with_their_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, password) = test_settings(dir.path(), &[]).await;
+    let first = spawn_app_in(tempfile::tempdir().unwrap(), settings.clone(), password.clone()).await;
+    let t = first.tenant("prewarm").await;
+    first.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
+    let contact = |i: usize| format!("55119100{i:05}");
+    for i in 0..12 {
+        first
+            .deliver(&text_delivery(PNID, &contact(i), &format!("wamid.p1.{i}"), "first"), APP_SECRET)
+            .await
+            .expect(200);
+    }
+    first.drained().await;
+    let id_of = |list: &Vec<Value>, i: usize| {
+        list.iter().find(|c| c["contact"]["wa_id"] == contact(i).as_str()).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let before = first.conversations(&t.admin.token).await;
+    // One conversation is closed and one has been quiet for longer than the window: neither wakes.
+    first
+        .post(&format!("/api/v1/conversations/{}/close", id_of(&before, 0)), &t.admin.token, json!({}))
+        .await
+        .expect(200);
+    let aged = id_of(&before, 1);
+    first
+        .exec_sql(
+            &format!(
+                "UPDATE conversations SET last_message_at = '2020-01-01 00:00:00+00:00' WHERE id = X'{}'",
+                aged.replace('-', "")
+            ),
+            &format!("UPDATE conversations SET last_message_at = '2020-01-01T00:00:00Z' WHERE id = '{aged}'"),
+        )
+        .await;
+    first.state.db.close().await;
+    drop(first);
+
+    let second = spawn_app_in(dir, settings, password).await;
+    eventually("the prewarm", || async { second.actor_health().await["actors"]["prewarmed"] == 10 }).await;
+    let health = second.actor_health().await;
+    assert_eq!(health["actors"]["conversation_actors"], 10, "{health}");
+    // A woken actor already holds its conversation: the next message continues it.
+    second.deliver(&text_delivery(PNID, &contact(5), "wamid.p2.5", "second"), APP_SECRET).await.expect(200);
+    second.drained().await;
+    let token = second.token(&t.admin.email, &t.admin.password).await;
+    let after = second.conversations(&token).await;
+    assert_eq!(after.len(), 12, "no conversation opened twice");
+    let texts: Vec<Value> =
+        second.messages(&token, &id_of(&after, 5)).await.into_iter().map(|m| m["text"].clone()).collect();
+    assert_eq!(texts, vec![json!("first"), json!("second")]);
+    assert_eq!(second.actor_health().await["actors"]["activations"], 10, "no second activation for it");
+}
+
+#[actix_web::test]
 async fn ops_endpoints_need_the_ops_token_when_one_is_set() {
     let app = spawn_app_with(&[("PYTAKE__OPS__TOKEN", "a-long-ops-token-123")]).await;
     for path in ["/health/actors", "/metrics"] {

@@ -65,6 +65,25 @@ impl ConversationActor {
         }
     }
 
+    /// An actor woken ahead of its next item (after a restart) with what it would otherwise load:
+    /// its snapshot and pending items, read together for many conversations.
+    pub fn warm(
+        key: ConversationKey,
+        deps: Arc<Deps>,
+        slot: Arc<Slot>,
+        snapshot: Snapshot,
+        pending: Vec<InboxItem>,
+    ) -> Self {
+        let full_page = pending.len() as u32 >= deps.config.load_page;
+        let mut actor = ConversationActor::new(key, deps, slot);
+        actor.must_load = false;
+        // A full page may have more behind it: those load before anything after the page's end.
+        actor.load_barrier = if full_page { pending.last().map(|i| i.id) } else { None };
+        actor.snapshot = Some(snapshot);
+        actor.queue = pending.into_iter().map(|item| (item.id, item)).collect();
+        actor
+    }
+
     fn set_busy(&mut self, busy: bool) {
         self.busy = busy;
         self.slot.busy.store(busy, Ordering::Release);

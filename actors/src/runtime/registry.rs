@@ -11,7 +11,7 @@ use super::conversation::{ConversationActor, Deliver, Passivate, Wake};
 use super::handling::Ports;
 use super::org::{OrgActor, Publish};
 use super::stats::{RuntimeStats, StatsSnapshot};
-use crate::domain::conversation::ConversationKey;
+use crate::domain::conversation::{ConversationKey, Snapshot};
 use crate::domain::event::EventDraft;
 use crate::domain::ids::OrgId;
 use crate::ports::{EventBus, InboxItem};
@@ -147,10 +147,19 @@ impl Registry {
     }
 
     fn activate(&self, key: &ConversationKey) -> Entry {
+        self.activate_with(key, None)
+    }
+
+    fn activate_with(&self, key: &ConversationKey, warm: Option<(Snapshot, Vec<InboxItem>)>) -> Entry {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot::new(generation));
         slot.touch();
-        let actor = ConversationActor::new(key.clone(), self.deps.clone(), slot.clone());
+        let actor = match warm {
+            None => ConversationActor::new(key.clone(), self.deps.clone(), slot.clone()),
+            Some((snapshot, pending)) => {
+                ConversationActor::warm(key.clone(), self.deps.clone(), slot.clone(), snapshot, pending)
+            }
+        };
         let addr = match self.arbiter_for(key) {
             Some(arbiter) => ConversationActor::start_in_arbiter(arbiter, move |_| actor),
             None => actor.start(),
@@ -229,6 +238,26 @@ impl Registry {
                 RuntimeStats::bump(&self.deps.stats.dropped_deliveries);
                 let _ = entry.addr.try_send(Wake);
                 Ok(())
+            }
+        }
+    }
+
+    /// Activates the actor for `key` with its snapshot and pending items already read (waking
+    /// recently active conversations after a start). False when it is active already or another
+    /// node owns the key; nothing is read again either way.
+    pub fn prewarm(&self, key: &ConversationKey, snapshot: Snapshot, pending: Vec<InboxItem>) -> bool {
+        if let Some(p) = self.placement.get()
+            && p.shared()
+            && !p.is_local(key)
+        {
+            return false;
+        }
+        match self.conversations.entry(key.clone()) {
+            dashmap::Entry::Occupied(_) => false,
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(self.activate_with(key, Some((snapshot, pending))));
+                RuntimeStats::bump(&self.deps.stats.prewarmed);
+                true
             }
         }
     }
@@ -326,6 +355,7 @@ impl Registry {
             conversation_actors: self.conversations.len(),
             activations: s.activations.load(Ordering::Relaxed),
             passivations: s.passivations.load(Ordering::Relaxed),
+            prewarmed: s.prewarmed.load(Ordering::Relaxed),
             restarts: s.restarts.load(Ordering::Relaxed),
             processed: s.processed.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),

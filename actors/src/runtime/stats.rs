@@ -10,6 +10,8 @@ use uuid::Uuid;
 pub struct RuntimeStats {
     pub activations: AtomicU64,
     pub passivations: AtomicU64,
+    /// Activated ahead of their next item, with their state read in batches (after a start).
+    pub prewarmed: AtomicU64,
     pub restarts: AtomicU64,
     pub processed: AtomicU64,
     pub retries: AtomicU64,
@@ -35,6 +37,7 @@ pub struct StatsSnapshot {
     pub conversation_actors: usize,
     pub activations: u64,
     pub passivations: u64,
+    pub prewarmed: u64,
     pub restarts: u64,
     pub processed: u64,
     pub retries: u64,
