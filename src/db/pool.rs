@@ -124,7 +124,13 @@ impl Db {
                 ordinary_gate: Arc::new(Semaphore::new(1)),
             }))
         } else {
-            let options = PgConnectOptions::from_str(url)?;
+            // Every statement is planned with its parameters (the plan is not cached per connection).
+            // Tables grow from empty: a generic plan cached while they were small keeps scanning
+            // after they have grown (found in a 10-minute soak: claiming inbox items by id used the
+            // `state` index and matching statuses scanned every message of the number, 100-200 ms
+            // each and growing, until items waited minutes). Planning these statements costs tens
+            // of microseconds; a wrong cached plan cost the whole pipeline.
+            let options = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(acquire)

@@ -2,11 +2,6 @@
 //! contact, its open conversation) of a batch of conversation keys. On PostgreSQL one statement per
 //! kind for the whole batch (arrays joined to the table, each key still using its index); on SQLite,
 //! whose one connection has no round trip to save, the per-key queries in a loop.
-//!
-//! The PostgreSQL statements are not prepared once per connection: a plan cached while the tables
-//! were small (a new database, the first minutes of a tenant) stays a sequential scan on that
-//! connection after they have grown — 0.3-1.7 s per batch of 400 keys instead of 2 ms, measured
-//! with `auto_explain`. Planning once per batch costs nothing by comparison.
 
 use super::contacts::{self, ContactRow};
 use super::conversations::{self, ConversationRow};
@@ -55,7 +50,6 @@ pub async fn pending(c: &mut dyn Conn, keys: &[KeyRef<'_>], limit: u32) -> Resul
                  ORDER BY i.id LIMIT $4) p
              ORDER BY p.id",
         )
-        .persistent(false) // planned afresh: see the module's note
         .bind(orgs)
         .bind(numbers)
         .bind(wa_ids)
@@ -97,7 +91,6 @@ pub async fn contacts(c: &mut dyn Conn, keys: &[(OrgId, &str)]) -> Result<Vec<Co
                      is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at
                  FROM contacts WHERE organization_id = k.key_org AND wa_id = k.key_wa_id AND deleted_at IS NULL) c",
         )
-        .persistent(false) // planned afresh: see the module's note
         .bind(orgs)
         .bind(wa_ids)
         .fetch_all(conn)
@@ -133,7 +126,6 @@ pub async fn open_conversations(
                  WHERE organization_id = k.key_org AND number_id = k.key_number AND contact_id = k.key_contact
                    AND status <> 'closed') v",
         )
-        .persistent(false) // planned afresh: see the module's note
         .bind(orgs)
         .bind(numbers)
         .bind(contact_ids)
