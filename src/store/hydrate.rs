@@ -31,6 +31,8 @@ pub struct SnapshotRows {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreFailure>>;
+/// Pending-items requests waiting for one statement: the key and where the answer goes.
+type PendingAsks = Vec<(ConversationKey, Reply<Vec<PendingRow>>)>;
 
 enum Request {
     Pending { key: ConversationKey, limit: u32, reply: Reply<Vec<PendingRow>> },
@@ -100,7 +102,7 @@ pub(crate) fn key_ref(k: &ConversationKey) -> KeyRef<'_> {
 
 /// Answers one batch: every pending request (grouped by limit) and every snapshot request.
 async fn serve(db: &Db, batch: Vec<Request>) {
-    let mut pendings: HashMap<u32, Vec<(ConversationKey, Reply<Vec<PendingRow>>)>> = HashMap::new();
+    let mut pendings: HashMap<u32, PendingAsks> = HashMap::new();
     let mut snapshots = Vec::new();
     for request in batch {
         match request {
