@@ -243,15 +243,11 @@ impl Registry {
     }
 
     /// Activates the actor for `key` with its snapshot and pending items already read (waking
-    /// recently active conversations after a start). False when it is active already or another
-    /// node owns the key; nothing is read again either way.
+    /// recently active conversations after a start). False when it is active already. Placement is
+    /// not consulted: just after a restart the dead run's heartbeat still counts as a live node, and
+    /// an actor woken for a key another node owns only stays idle (items go to the owner; if the
+    /// key moves here, its versioned writes and a reload keep it right) and passivates.
     pub fn prewarm(&self, key: &ConversationKey, snapshot: Snapshot, pending: Vec<InboxItem>) -> bool {
-        if let Some(p) = self.placement.get()
-            && p.shared()
-            && !p.is_local(key)
-        {
-            return false;
-        }
         match self.conversations.entry(key.clone()) {
             dashmap::Entry::Occupied(_) => false,
             dashmap::Entry::Vacant(slot) => {
