@@ -166,13 +166,14 @@ import json, sys
 r = json.load(open(sys.argv[1])); verdict = sys.argv[3]; down, up = int(sys.argv[4]), int(sys.argv[5])
 rows = [l.split() for l in open(sys.argv[2]) if l.strip()]
 during = [x for x in rows if down + 1000 < int(x[0]) < up]
-not_ready = sum(1 for x in during if x[1] == "503")
+# Not ready: a 503, or no answer within the probe's 3 s (never a 200 while the database is down).
+not_ready = sum(1 for x in during if x[1] != "200")
 back = next((int(x[0]) - up for x in rows if int(x[0]) > up and x[1] == "200" and x[2] == "ready"), None)
 codes = {int(k): v for k, v in r["status_counts"].items()}
 ok = verdict == "PASS" and during and not_ready == len(during) and back is not None and back <= 5000 and codes.get(503, 0) > 0
 print(f"fault postgres: {'PASS' if ok else 'FAIL'} - stopped 20 s under 200/s: {codes.get(503, 0)} deliveries answered 503 "
       f"(never 200 unstored: lost {r['lost']}, processed twice {r['double_processed']}, {r['never_acked']} never acked after redelivery); "
-      f"readiness 503 in {not_ready}/{len(during)} probes while down; ready again {back} ms after PostgreSQL returned")
+      f"readiness not ready (503 or no answer) in {not_ready}/{len(during)} probes while down; ready again {back} ms after PostgreSQL returned")
 sys.exit(0 if ok else 1)
 EOF
 }
