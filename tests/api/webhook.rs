@@ -601,7 +601,10 @@ async fn many_cold_conversations_woken_at_once_each_continue_their_own() {
 #[actix_web::test]
 async fn a_restart_wakes_the_recently_active_conversations_with_their_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (settings, password) = test_settings(dir.path(), &[]).await;
+    // With Redis, the killed first run's heartbeat counts as a live node for a few seconds and may
+    // own the contact written to below; a quick sweeper hands its items to this node once it expires.
+    let quick_sweep = [("PYTAKE__ACTORS__SWEEP_INTERVAL_SECS", "1"), ("PYTAKE__ACTORS__STALE_PENDING_SECS", "1")];
+    let (settings, password) = test_settings(dir.path(), &quick_sweep).await;
     let first = spawn_app_in(tempfile::tempdir().unwrap(), settings.clone(), password.clone()).await;
     let t = first.tenant("prewarm").await;
     first.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
