@@ -128,15 +128,9 @@ async fn serve(db: &Db, batch: Vec<Request>) {
         let refs: Vec<KeyRef> = keys.iter().map(|k| key_ref(k)).collect();
         match hydration::pending(&mut c, &refs, limit).await {
             Ok(rows) => {
-                let mut by_key: HashMap<(Uuid, Uuid, &str), Vec<PendingRow>> = HashMap::new();
-                for KeyedPending { organization_id, number_id, contact_wa_id, id, payload, attempts } in &rows {
-                    by_key
-                        .entry((*organization_id, *number_id, contact_wa_id.as_str()))
-                        .or_default()
-                        .push(PendingRow { id: *id, payload: payload.clone(), attempts: *attempts });
-                }
+                let by_key = group_pending(rows);
                 for (key, reply) in requests {
-                    let found = by_key.get(&(key.org.as_uuid(), key.number_id, key.contact_wa_id.as_str()));
+                    let found = by_key.get(&pending_key(&key));
                     let _ = reply.send(Ok(found.cloned().unwrap_or_default()));
                 }
             }
@@ -153,6 +147,26 @@ async fn serve(db: &Db, batch: Vec<Request>) {
             Err(e) => answer_all_with(snapshots, &e),
         }
     }
+}
+
+/// A conversation key as the pending rows carry it.
+pub(crate) type PendingKey = (Uuid, Uuid, String);
+
+pub(crate) fn pending_key(k: &ConversationKey) -> PendingKey {
+    (k.org.as_uuid(), k.number_id, k.contact_wa_id.clone())
+}
+
+/// Pending rows of many keys, by key, each key's oldest first (the rows come oldest first).
+pub(crate) fn group_pending(rows: Vec<KeyedPending>) -> HashMap<PendingKey, Vec<PendingRow>> {
+    let mut by_key: HashMap<PendingKey, Vec<PendingRow>> = HashMap::new();
+    for p in rows {
+        by_key.entry((p.organization_id, p.number_id, p.contact_wa_id)).or_default().push(PendingRow {
+            id: p.id,
+            payload: p.payload,
+            attempts: p.attempts,
+        });
+    }
+    by_key
 }
 
 fn answer_all_with<T>(requests: Vec<(ConversationKey, Reply<T>)>, e: &StoreError) {

@@ -117,23 +117,16 @@ impl SqlConversationStore {
         keys: &[ConversationKey],
         limit: u32,
     ) -> Result<Vec<(ConversationKey, Snapshot, Vec<InboxItem>)>, StoreError> {
-        let (mut pending, rows) = {
+        let (pending, rows) = {
             let mut c = self.db.conn().await?;
             let refs: Vec<_> = keys.iter().map(hydrate::key_ref).collect();
             let pending = crate::repo::hydration::pending(&mut c, &refs, limit).await?;
             (pending, hydrate::snapshot_rows(&mut c, keys.iter()).await?)
         };
-        let mut by_key: std::collections::HashMap<(Uuid, Uuid, String), Vec<PendingRow>> = Default::default();
-        for p in pending.drain(..) {
-            by_key.entry((p.organization_id, p.number_id, p.contact_wa_id)).or_default().push(PendingRow {
-                id: p.id,
-                payload: p.payload,
-                attempts: p.attempts,
-            });
-        }
+        let mut by_key = hydrate::group_pending(pending);
         let mut warm = Vec::with_capacity(keys.len());
         for key in keys {
-            let own = by_key.remove(&(key.org.as_uuid(), key.number_id, key.contact_wa_id.clone())).unwrap_or_default();
+            let own = by_key.remove(&hydrate::pending_key(key)).unwrap_or_default();
             let (items, unreadable) = parse_pending(own);
             let Ok(snapshot) = self.build_snapshot(key, rows.take(key)).await else { continue };
             if unreadable.is_empty() {
