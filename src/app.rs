@@ -11,6 +11,7 @@ use crate::db::Db;
 use crate::flow_http::FlowHttp;
 use crate::http::ApiError;
 use crate::http::json::JsonLimit;
+use crate::http::upgrade;
 use crate::metrics::Metrics;
 use crate::outbound::graph::GraphClient;
 use crate::outbound::sender::{OutboundSender, SenderConfig};
@@ -22,9 +23,11 @@ use crate::webhook::directory::NumberDirectory;
 use crate::webhook::ingest::{Ingest, IngestConfig};
 use actix::{Arbiter, ArbiterHandle};
 use actix_cors::Cors;
-use actix_web::dev::Server;
+use actix_http::HttpService;
+use actix_service::{fn_factory, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::{App, HttpRequest, web};
 use pytake_actors::ports::{Clock, LocalOnly, SystemClock, UuidV7};
 use pytake_actors::runtime::bot::FlowLimits;
 use pytake_actors::runtime::handling::Ports;
@@ -313,8 +316,9 @@ impl Application {
         let json_limit = JsonLimit(s.server.json_body_limit);
         let body_timeout = crate::http::json::BodyTimeout(Duration::from_secs(s.server.body_timeout_secs));
         let graphql_schema = web::Data::new(crate::graphql::schema());
+        let upgrades = upgrade::Upgrades { state: state.clone(), schema: graphql_schema.clone() };
         let settings = s.clone();
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .app_data(state.clone())
@@ -335,13 +339,33 @@ impl Application {
                 .default_service(web::to(not_found))
                 .wrap(cors(&settings))
                 .wrap(from_fn(crate::http::request::request_context))
-        })
-        .listen(listener)?
-        .shutdown_timeout(s.server.shutdown_timeout_secs)
-        .client_request_timeout(Duration::from_secs(s.server.client_request_timeout_secs));
+        };
+        // Built like actix-web's `HttpServer::listen`, plus an upgrade service: WebSocket
+        // handshakes leave the HTTP/1 dispatcher (and its 16 KiB of buffers) for the lean socket
+        // transport (`http::upgrade`, `live::wire`).
+        let addr = listener.local_addr()?;
+        let request_timeout = Duration::from_secs(s.server.client_request_timeout_secs);
+        let mut builder = Server::build().shutdown_timeout(s.server.shutdown_timeout_secs);
         if s.server.workers > 0 {
-            server = server.workers(s.server.workers);
+            builder = builder.workers(s.server.workers);
         }
+        let server = builder.listen("pytake-http", listener, move || {
+            let upgrades = upgrades.clone();
+            HttpService::build()
+                .client_request_timeout(request_timeout)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                .upgrade(fn_factory(move || {
+                    let upgrades = upgrades.clone();
+                    async move {
+                        Ok::<_, ()>(fn_service(move |(req, framed)| upgrade::take_over(upgrades.clone(), req, framed)))
+                    }
+                }))
+                // The same connection config `HttpServer` gives the app (actix-web offers no other
+                // public constructor for it).
+                .finish(map_config(app(), move |_| AppConfig::__priv_test_new(false, addr.to_string(), addr)))
+                .tcp()
+        })?;
         Ok(server.run())
     }
 

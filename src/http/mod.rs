@@ -6,6 +6,7 @@ pub mod json;
 pub mod optional;
 pub mod pagination;
 pub mod request;
+pub mod upgrade;
 pub mod validate;
 
 pub use error::ApiError;

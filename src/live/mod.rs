@@ -9,6 +9,7 @@ pub mod placement;
 pub mod presence;
 pub mod session;
 pub mod visibility;
+pub mod wire;
 
 use crate::config::LiveSettings;
 use crate::repo::{conversations, users};

@@ -9,12 +9,11 @@
 
 use super::commands;
 use super::visibility::{Audience, Placement};
+use super::wire::{Incoming, WsConn};
 use crate::auth::principal::{Principal, authenticate};
 use crate::repo::{conversations, queues};
 use crate::state::AppState;
 use actix_web::web;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
-use futures_util::StreamExt;
 use pytake_actors::domain::event::OrgEvent;
 use pytake_actors::domain::role::Role;
 use pytake_actors::runtime::org::{Attach, Subscribe, Unsubscribe};
@@ -33,9 +32,6 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 pub const CLOSE_AUTH_TIMEOUT: u16 = 4002;
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 pub const CLOSE_IDLE: u16 = 4009;
-
-/// The largest frame a client may send.
-const MAX_CLIENT_FRAME: usize = 64 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,57 +130,76 @@ impl Outlet {
     }
 }
 
-async fn close(session: Session, code: u16, description: &str) {
-    let reason = CloseReason { code: CloseCode::Other(code), description: Some(description.to_string()) };
-    let _ = tokio::time::timeout(Duration::from_secs(5), session.close(Some(reason))).await;
+async fn close(mut conn: WsConn, code: Option<u16>, description: &str) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(code, description)).await;
+}
+
+/// Closes a socket that did not open; always `None`.
+async fn refuse(conn: &mut WsConn, code: u16, description: &str) -> Option<Live> {
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(Some(code), description)).await;
+    None
 }
 
 /// Serves one socket until it closes.
-pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix_ws::MessageStream) {
-    let settings = state.live.settings.clone();
-    let mut stream =
-        stream.max_frame_size(MAX_CLIENT_FRAME).aggregate_continuations().max_continuation_size(MAX_CLIENT_FRAME);
+pub async fn run(state: web::Data<AppState>, mut conn: WsConn) {
+    // The opening (authentication, replay) awaits database reads: boxed, so that the state it
+    // needs is freed once the socket is live instead of sizing the task for its whole life.
+    let Some(live) = Box::pin(open(&state, &mut conn)).await else { return };
+    serve(state, conn, live).await;
+}
 
+/// What an authenticated, subscribed socket holds while it is live.
+struct Live {
+    principal: Principal,
+    outlet: Arc<Outlet>,
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    subscription: Uuid,
+    presence: &'static str,
+}
+
+/// Authenticates the first frame, subscribes, replays and announces presence; `None` when the
+/// socket was closed instead.
+async fn open(state: &web::Data<AppState>, conn: &mut WsConn) -> Option<Live> {
+    let settings = &state.live.settings;
     // 1. The first frame authenticates.
     let first = tokio::time::timeout(Duration::from_secs(settings.auth_timeout_secs), async {
         loop {
-            match stream.next().await {
-                Some(Ok(AggregatedMessage::Text(text))) => return Some(text),
-                Some(Ok(AggregatedMessage::Ping(p))) => {
-                    let _ = session.pong(&p).await;
+            match conn.next().await {
+                Some(Ok(Incoming::Text(text))) => return Some(text),
+                Some(Ok(Incoming::Ping(p))) => {
+                    let _ = conn.pong(&p).await;
                 }
-                Some(Ok(AggregatedMessage::Pong(_))) => {}
+                Some(Ok(Incoming::Pong)) => {}
                 _ => return None,
             }
         }
     })
     .await;
     let text = match first {
-        Err(_) => return close(session, CLOSE_AUTH_TIMEOUT, "no auth frame in time").await,
-        Ok(None) => return,
+        Err(_) => return refuse(conn, CLOSE_AUTH_TIMEOUT, "no auth frame in time").await,
+        Ok(None) => return None,
         Ok(Some(text)) => text,
     };
     let auth = match serde_json::from_str::<AuthFrame>(&text) {
         Ok(a) if a.kind == "auth" => a,
         _ => {
-            return close(session, CLOSE_UNAUTHORIZED, "the first frame must be {\"type\":\"auth\",\"token\":...}")
-                .await;
+            return refuse(conn, CLOSE_UNAUTHORIZED, "the first frame must be {\"type\":\"auth\",\"token\":...}").await;
         }
     };
-    let principal = match authenticate(&state, &auth.token).await {
+    let principal = match authenticate(state, &auth.token).await {
         Ok(p) => p,
-        Err(e) => return close(session, CLOSE_UNAUTHORIZED, &e.to_string()).await,
+        Err(e) => return refuse(conn, CLOSE_UNAUTHORIZED, &e.to_string()).await,
     };
-    let visible = match load_visible(&state, &principal).await {
+    let visible = match load_visible(state, &principal).await {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "loading a socket's conversations failed");
-            return close(session, 1011, "temporarily unavailable").await;
+            return refuse(conn, 1011, "temporarily unavailable").await;
         }
     };
 
     // 2. Subscribe, replay what was missed, announce presence.
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let outlet = Arc::new(Outlet {
         tx,
         pending: AtomicUsize::new(0),
@@ -213,10 +228,10 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
         if let Some(c) = state.live.cluster.get() {
             c.connected(principal.org, principal.user_id).await;
         }
-        let stored = stored_status(&state, &principal).await;
+        let stored = stored_status(state, &principal).await;
         match state.live.presence.connect(principal.org, principal.user_id, &stored) {
             Some(changed) => {
-                super::announce_presence(&state, principal.org, principal.user_id, changed).await;
+                super::announce_presence(state, principal.org, principal.user_id, changed).await;
                 changed
             }
             None => state.live.presence.status(principal.org, principal.user_id),
@@ -244,15 +259,24 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
                 .to_string(),
             );
         }
-        Err(_) => return close(session, 1011, "temporarily unavailable").await,
-    }
-    for frame in opening {
-        if session.text(frame).await.is_err() {
-            return finish(&state, &principal, subscription, presence);
+        Err(_) => {
+            finish(state, &principal, subscription, presence);
+            return refuse(conn, 1011, "temporarily unavailable").await;
         }
     }
+    for frame in opening {
+        if conn.text(&frame).await.is_err() {
+            finish(state, &principal, subscription, presence);
+            return None;
+        }
+    }
+    Some(Live { principal, outlet, rx, subscription, presence })
+}
 
-    // 3. Serve.
+/// Serves a live socket: events out, commands in, heartbeats, until it closes.
+async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Live) {
+    let Live { principal, outlet, mut rx, subscription, presence } = live;
+    let settings = &state.live.settings;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.ping_interval_secs));
     heartbeat.tick().await;
     let mut membership = state.live.membership_changes();
@@ -264,26 +288,30 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
             _ = outlet.alarm.notified() => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
             out = rx.recv() => {
                 let Some(out) = out else { break None };
-                let (text, len) = match out {
-                    Outgoing::Frame(f) => (f.to_string(), f.len()),
-                    Outgoing::Text(t) => { let n = t.len(); (t, n) }
+                let written = match &out {
+                    Outgoing::Frame(f) => tokio::time::timeout(client_timeout, conn.text(f)).await,
+                    Outgoing::Text(t) => tokio::time::timeout(client_timeout, conn.text(t)).await,
                 };
-                match tokio::time::timeout(client_timeout, session.text(text)).await {
+                let len = match &out {
+                    Outgoing::Frame(f) => f.len(),
+                    Outgoing::Text(t) => t.len(),
+                };
+                match written {
                     Ok(Ok(())) => { outlet.pending.fetch_sub(len, Ordering::AcqRel); }
                     Ok(Err(_)) => break None,
                     Err(_) => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
                 }
             }
-            incoming = stream.next() => {
+            incoming = conn.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
+                    Some(Ok(Incoming::Text(text))) => {
                         commands::dispatch(state.clone(), principal.clone(), outlet.clone(), text.to_string());
                     }
-                    Some(Ok(AggregatedMessage::Ping(p))) => { let _ = session.pong(&p).await; }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Binary(_))) => break Some((CLOSE_BAD_FRAME, "frames are JSON text")),
-                    Some(Ok(AggregatedMessage::Close(_))) | None => break None,
+                    Some(Ok(Incoming::Ping(p))) => { let _ = conn.pong(&p).await; }
+                    Some(Ok(Incoming::Pong)) => {}
+                    Some(Ok(Incoming::Binary(_))) => break Some((CLOSE_BAD_FRAME, "frames are JSON text")),
+                    Some(Ok(Incoming::Close(_))) | None => break None,
                     Some(Err(_)) => break Some((CLOSE_BAD_FRAME, "protocol error")),
                 }
             }
@@ -291,7 +319,7 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
                 if last_heard.elapsed() >= client_timeout {
                     break Some((CLOSE_IDLE, "no frame from the client in time"));
                 }
-                if session.ping(b"").await.is_err() { break None; }
+                if conn.ping(b"").await.is_err() { break None; }
             }
             Ok(()) = membership.changed(), if principal.role == Role::Agent => {
                 if let Ok(fresh) = load_visible(&state, &principal).await
@@ -303,10 +331,9 @@ pub async fn run(state: web::Data<AppState>, mut session: Session, stream: actix
         }
     };
     finish(&state, &principal, subscription, presence);
-    if let Some((code, why)) = outcome {
-        close(session, code, why).await;
-    } else {
-        let _ = tokio::time::timeout(Duration::from_secs(5), session.close(None)).await;
+    match outcome {
+        Some((code, why)) => close(conn, Some(code), why).await,
+        None => close(conn, None, "").await,
     }
 }
 

@@ -5,13 +5,13 @@
 use crate::auth::principal::{Principal, RequestMeta};
 use crate::graphql::{PyTakeSchema, authenticate_init};
 use crate::http::ApiError;
+use crate::live::wire::{Incoming, WsConn};
 use crate::state::AppState;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols, WsMessage};
+use actix_web::{HttpResponse, get, post, web};
+use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use futures_util::StreamExt;
-use std::str::FromStr;
+use tokio::sync::mpsc;
 
 const PAGE: &str = include_str!("../console/graphql.html");
 const SCRIPT: &str = include_str!("../console/graphql.js");
@@ -48,58 +48,68 @@ async fn console_script() -> HttpResponse {
     HttpResponse::Ok().insert_header((CONTENT_TYPE, "text/javascript; charset=utf-8")).body(SCRIPT)
 }
 
+/// `/graphql/ws` reaches this only without a WebSocket handshake (upgrades are taken before
+/// routing, see `http::upgrade`): it explains what the endpoint expects.
 #[get("/graphql/ws")]
-async fn subscriptions(
+async fn subscriptions() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::bad_request(
+        "invalid_handshake",
+        "open /graphql/ws as a WebSocket with the graphql-transport-ws or graphql-ws subprotocol",
+    ))
+}
+
+/// Serves GraphQL subscriptions on an accepted socket until either side ends them.
+pub async fn serve_subscriptions(
     state: web::Data<AppState>,
-    schema: web::Data<PyTakeSchema>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    let protocol = req
-        .headers()
-        .get("sec-websocket-protocol")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()))
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_protocol", "use the graphql-transport-ws or graphql-ws subprotocol")
-        })?;
-    let (response, mut session, stream) = actix_ws::handle_with_protocols(&req, body, &ALL_WEBSOCKET_PROTOCOLS)?;
-    let schema = schema.get_ref().clone();
-    actix_web::rt::spawn(async move {
-        let incoming = stream.aggregate_continuations().filter_map(|m| async move {
-            match m {
-                Ok(AggregatedMessage::Text(t)) => Some(t.as_bytes().to_vec()),
-                Ok(AggregatedMessage::Binary(b)) => Some(b.to_vec()),
-                _ => None,
-            }
-        });
-        let init_state = state.clone();
-        let mut outgoing =
-            std::pin::pin!(WebSocket::new(schema, incoming, protocol).on_connection_init(move |payload| async move {
-                let principal = authenticate_init(&init_state, &payload)
-                    .await
-                    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                let mut data = async_graphql::Data::default();
-                data.insert(principal);
-                data.insert(init_state);
-                Ok(data)
-            }));
-        while let Some(message) = outgoing.next().await {
-            match message {
-                WsMessage::Text(t) => {
-                    if session.text(t).await.is_err() {
+    schema: PyTakeSchema,
+    protocol: WebSocketProtocols,
+    mut conn: WsConn,
+) {
+    // The protocol adapter reads client messages as a stream; the loop below feeds it and is its
+    // only reader, so a short queue is enough (a client that floods past it is cut).
+    let (to_adapter, from_client) = mpsc::channel::<Vec<u8>>(64);
+    let incoming = futures_util::stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let init_state = state.clone();
+    let mut outgoing =
+        std::pin::pin!(WebSocket::new(schema, incoming, protocol).on_connection_init(move |payload| async move {
+            let principal =
+                authenticate_init(&init_state, &payload).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
+            let mut data = async_graphql::Data::default();
+            data.insert(principal);
+            data.insert(init_state);
+            Ok(data)
+        }));
+    let (code, reason) = loop {
+        tokio::select! {
+            biased;
+            out = outgoing.next() => match out {
+                Some(WsMessage::Text(t)) => {
+                    if conn.text(&t).await.is_err() {
                         return;
                     }
                 }
-                WsMessage::Close(code, reason) => {
-                    let _ = session
-                        .close(Some(CloseReason { code: CloseCode::Other(code), description: Some(reason) }))
-                        .await;
-                    return;
+                Some(WsMessage::Close(code, reason)) => break (Some(code), reason),
+                None => break (None, String::new()),
+            },
+            incoming = conn.next() => match incoming {
+                Some(Ok(Incoming::Text(t))) => {
+                    if to_adapter.try_send(t.as_bytes().to_vec()).is_err() {
+                        break (Some(1008), "too many messages in flight".into());
+                    }
                 }
-            }
+                Some(Ok(Incoming::Binary(b))) => {
+                    if to_adapter.try_send(b.to_vec()).is_err() {
+                        break (Some(1008), "too many messages in flight".into());
+                    }
+                }
+                Some(Ok(Incoming::Ping(p))) => {
+                    let _ = conn.pong(&p).await;
+                }
+                Some(Ok(Incoming::Pong)) => {}
+                Some(Ok(Incoming::Close(_))) | None => break (None, String::new()),
+                Some(Err(_)) => break (Some(1002), "protocol error".into()),
+            },
         }
-        let _ = session.close(None).await;
-    });
-    Ok(response)
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn.close(code, &reason)).await;
 }

@@ -283,6 +283,107 @@ async fn the_socket_authenticates_by_its_first_frame() {
     assert_eq!(unknown["code"], "invalid_command");
 }
 
+/// A masked client frame (RFC 6455 5.2) with an all-zero mask, written by hand.
+fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![if fin { 0x80 | opcode } else { opcode }];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= u16::MAX as usize => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[actix_web::test]
+async fn the_socket_handshake_fragments_and_limits_follow_rfc_6455() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let app = spawn_app().await;
+    let t = app.tenant("sock-rfc").await;
+
+    // Not a handshake, or a handshake to no socket: errors in the API's model, nothing upgraded.
+    let plain = app.get("/api/v1/ws", &t.agent.token).await.expect(400);
+    assert_eq!(plain.body["error"]["code"], "invalid_handshake");
+    let plain = app.get("/graphql/ws", &t.agent.token).await.expect(400);
+    assert_eq!(plain.body["error"]["code"], "invalid_handshake");
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/api/v1/nowhere", app.port)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 404);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["error"]["code"], "not_found");
+        }
+        other => panic!("a socket at an unknown path must be a 404, got {other:?}"),
+    }
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/graphql/ws", app.port)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("GraphQL without a subprotocol must be a 400, got {other:?}"),
+    }
+
+    // The auth frame written in the same packet as the handshake is not lost.
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let mut bytes = b"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    bytes.extend(client_frame(0x1, true, json!({"type": "auth", "token": t.agent.token}).to_string().as_bytes()));
+    raw.write_all(&bytes).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains("\"ready\"") {
+        let n = tokio::time::timeout_at(deadline, raw.read(&mut buf)).await.expect("ready in time").unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{text}");
+
+    // A command in three fragments (with a ping between them) is one command; pings are answered.
+    let mut s = Socket::open(&app).await;
+    s.send(json!({"type": "auth", "token": t.agent.token})).await;
+    s.wait_for("ready", |f| f["type"] == "ready").await;
+    let command = json!({"type": "ping", "id": "fragmented"}).to_string();
+    let (a, rest) = command.as_bytes().split_at(5);
+    let (b, c) = rest.split_at(7);
+    s.ws.send(Message::Frame(Frame::message(a.to_vec(), OpCode::Data(Data::Text), false))).await.unwrap();
+    s.ws.send(Message::Frame(Frame::message(b.to_vec(), OpCode::Data(Data::Continue), false))).await.unwrap();
+    s.ws.send(Message::Ping(b"between".to_vec().into())).await.unwrap();
+    s.ws.send(Message::Frame(Frame::message(c.to_vec(), OpCode::Data(Data::Continue), true))).await.unwrap();
+    let mut ponged = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let ack = loop {
+        match tokio::time::timeout_at(deadline, s.ws.next()).await.expect("the ack in time") {
+            Some(Ok(Message::Pong(p))) => ponged = p.as_ref() == b"between",
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["id"] == "fragmented" {
+                    break v;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(ack["type"], "ack");
+    assert!(ponged, "the ping between fragments was answered with its payload");
+
+    // A message over 64 KiB closes the socket with 4000; binary frames too.
+    let (mut big, _) = Socket::connect(&app, &t.agent.token, None).await;
+    big.ws.send(Message::text("x".repeat(64 * 1024 + 1))).await.unwrap();
+    assert_eq!(big.read(Duration::from_secs(5)).await, Err(Ended::Closed(Some(4000))));
+    let (mut binary, _) = Socket::connect(&app, &t.agent.token, None).await;
+    binary.ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(binary.read(Duration::from_secs(5)).await, Err(Ended::Closed(Some(4000))));
+}
+
 #[actix_web::test]
 async fn agents_see_their_departments_queue_and_their_own_conversations_live() {
     let fake = FakeGraph::start().unwrap();
