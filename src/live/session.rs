@@ -322,7 +322,8 @@ async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Live) {
                 if conn.ping(b"").await.is_err() { break None; }
             }
             Ok(()) = membership.changed(), if principal.role == Role::Agent => {
-                if let Ok(fresh) = load_visible(&state, &principal).await
+                // Boxed: a database read inline would size every socket's task for it.
+                if let Ok(fresh) = Box::pin(load_visible(&state, &principal)).await
                     && let Ok(mut v) = outlet.visible.lock()
                 {
                     *v = fresh;
