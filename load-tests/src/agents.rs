@@ -55,6 +55,13 @@ pub struct Args {
     label: String,
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Only the memory measure (one node of a cluster, see scripts/bench-sockets.sh).
+    #[arg(long)]
+    memory_only: bool,
+    /// Seconds to keep the last count of idle sockets open after measuring it (so that several
+    /// generators' sockets are open at the same time).
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -286,6 +293,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
             println!("{n} idle sockets: server RSS {rss} KiB");
             result.memory.push((n, rss));
         }
+        tokio::time::sleep(Duration::from_secs(args.hold)).await;
         fleet.close().await;
         if let (Some(first), Some(last)) = (result.memory.get(1), result.memory.last())
             && last.0 > first.0
@@ -293,6 +301,17 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
             result.bytes_per_socket = Some((last.1 as f64 - first.1 as f64) * 1024.0 / (last.0 - first.0) as f64);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    if args.memory_only {
+        result.verdict = "PASS";
+        write_json(args.json.as_deref(), &result)?;
+        println!(
+            "| agents {} | idle socket {} B | memory only | PASS |",
+            args.label,
+            result.bytes_per_socket.map_or("-".to_string(), |b| format!("{b:.0}"))
+        );
+        return Ok(true);
     }
 
     // 2. Webhook -> frame latency.

@@ -117,9 +117,10 @@ async fn refuse(framed: &mut Framed<TcpStream, h1::Codec>, error: &ApiError) {
     head.head_mut().set_connection_type(ConnectionType::Close);
     let bytes = body.try_into_bytes().unwrap_or_default();
     let size = BodySize::Sized(bytes.len() as u64);
+    // Head and body in one write: a client that stops reading after the head still has it all.
     let written = async {
-        framed.send((head.drop_body(), size).into()).await?;
-        framed.send(h1::Message::Chunk(Some(bytes))).await?;
+        framed.feed((head.drop_body(), size).into()).await?;
+        framed.feed(h1::Message::Chunk(Some(bytes))).await?;
         framed.send(h1::Message::Chunk(None)).await
     };
     if let Err(e) = tokio::time::timeout(std::time::Duration::from_secs(5), written).await {

@@ -5,17 +5,22 @@
 
 use super::presence::Presence;
 use pytake_actors::OrgId;
+use redis::aio::MultiplexedConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 const REFRESH: Duration = Duration::from_secs(2);
 const TTL_SECS: u64 = 10;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct ClusterPresence {
     client: redis::Client,
     prefix: String,
     node: Uuid,
+    /// One connection shared by every socket's presence calls (a connection per call would cost a
+    /// TCP handshake, and a file descriptor, per socket opened); dropped after an error.
+    shared: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 impl ClusterPresence {
@@ -31,7 +36,7 @@ impl ClusterPresence {
         presence: Arc<Presence>,
         db: crate::db::Db,
     ) -> Arc<Self> {
-        let me = Arc::new(ClusterPresence { client, prefix, node });
+        let me = Arc::new(ClusterPresence { client, prefix, node, shared: tokio::sync::Mutex::new(None) });
         let refresher = me.clone();
         actix_web::rt::spawn(async move {
             let mut conn: Option<redis::aio::MultiplexedConnection> = None;
@@ -60,31 +65,46 @@ impl ClusterPresence {
         me
     }
 
+    /// The shared connection, opened (within a second) when there is none.
+    async fn connection(&self) -> Option<MultiplexedConnection> {
+        let mut shared = self.shared.lock().await;
+        if let Some(c) = shared.as_ref() {
+            return Some(c.clone());
+        }
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_multiplexed_async_connection()).await;
+        let c = opened.ok()?.ok()?;
+        *shared = Some(c.clone());
+        Some(c)
+    }
+
+    /// Runs `cmd` on the shared connection; after a failure the next call connects again.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        let mut c = self.connection().await?;
+        match cmd.query_async::<T>(&mut c).await {
+            Ok(v) => Some(v),
+            Err(_) => {
+                *self.shared.lock().await = None;
+                None
+            }
+        }
+    }
+
     /// Marks the agent connected here now (without waiting for the next refresh).
     pub async fn connected(&self, org: OrgId, user: Uuid) {
-        if let Ok(mut c) = self.client.get_multiplexed_async_connection().await {
-            let _ = redis::cmd("SET")
-                .arg(self.key(org, user, self.node))
-                .arg(1)
-                .arg("EX")
-                .arg(TTL_SECS)
-                .query_async::<()>(&mut c)
-                .await;
-        }
+        let mut set = redis::cmd("SET");
+        set.arg(self.key(org, user, self.node)).arg(1).arg("EX").arg(TTL_SECS);
+        let _ = self.query::<()>(&set).await;
     }
 
     /// The agent's last socket here closed.
     pub async fn disconnected(&self, org: OrgId, user: Uuid) {
-        if let Ok(mut c) = self.client.get_multiplexed_async_connection().await {
-            let _ = redis::cmd("DEL").arg(self.key(org, user, self.node)).query_async::<()>(&mut c).await;
-        }
+        let _ = self.query::<()>(redis::cmd("DEL").arg(self.key(org, user, self.node))).await;
     }
 
     /// Whether another node holds a socket of the agent. Unknown (Redis away) counts as no.
     pub async fn elsewhere(&self, org: OrgId, user: Uuid) -> bool {
-        let Ok(mut c) = self.client.get_multiplexed_async_connection().await else { return false };
         let pattern = format!("{}:sessions:{}:{}:*", self.prefix, org.as_uuid(), user);
-        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut c).await.unwrap_or_default();
+        let keys: Vec<String> = self.query(redis::cmd("KEYS").arg(pattern)).await.unwrap_or_default();
         let mine = self.key(org, user, self.node);
         keys.iter().any(|k| *k != mine)
     }

@@ -21,6 +21,7 @@ use pytake_actors::domain::event::{EventDraft, OrgEvent};
 use pytake_actors::ports::EventBus;
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -35,6 +36,8 @@ pub struct Live {
     pub assignment: Assigner,
     /// Bumped when department membership changes: sockets reload what their agent may see.
     membership: tokio::sync::watch::Sender<u64>,
+    /// Agent sockets open on this node, from the handshake to the close (authenticated or not).
+    pub sessions: Arc<AtomicUsize>,
 }
 
 impl Live {
@@ -46,6 +49,7 @@ impl Live {
             cluster: std::sync::OnceLock::new(),
             assignment: Assigner::default(),
             membership: tokio::sync::watch::Sender::new(0),
+            sessions: Arc::default(),
         }
     }
 

@@ -142,10 +142,27 @@ async fn refuse(conn: &mut WsConn, code: u16, description: &str) -> Option<Live>
 
 /// Serves one socket until it closes.
 pub async fn run(state: web::Data<AppState>, mut conn: WsConn) {
+    let _open = OpenSession::count(&state.live.sessions);
     // The opening (authentication, replay) awaits database reads: boxed, so that the state it
     // needs is freed once the socket is live instead of sizing the task for its whole life.
     let Some(live) = Box::pin(open(&state, &mut conn)).await else { return };
     serve(state, conn, live).await;
+}
+
+/// Counts a socket in `/health/actors` (`agent_sessions`) for as long as it lives.
+struct OpenSession(Arc<AtomicUsize>);
+
+impl OpenSession {
+    fn count(sessions: &Arc<AtomicUsize>) -> Self {
+        sessions.fetch_add(1, Ordering::Relaxed);
+        OpenSession(sessions.clone())
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What an authenticated, subscribed socket holds while it is live.

@@ -14,6 +14,8 @@ use tokio::net::TcpStream;
 /// How much room a read makes when the buffer has less than [`READ_LOW_WATER`] free.
 const READ_CHUNK: usize = 4096;
 const READ_LOW_WATER: usize = 512;
+/// How long a closing socket waits for the client's close frame.
+pub const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -164,7 +166,10 @@ impl WsConn {
         self.write_frame(payload, OpCode::Pong).await
     }
 
-    /// Sends a close frame (the connection is then dropped by its owner).
+    /// Sends a close frame, then (RFC 6455 7.1.1) waits up to [`CLOSE_LINGER`] for the client's
+    /// own close, discarding what it still sends. Closing the TCP stream at once could answer a
+    /// late client frame with a reset, and a reset can discard our close frame before the client
+    /// reads it; this way the client sees the close code.
     pub async fn close(&mut self, code: Option<u16>, description: &str) -> Result<(), WireError> {
         let reason = code.map(|c| CloseReason {
             code: CloseCode::from(c),
@@ -173,6 +178,15 @@ impl WsConn {
         let mut out = BytesMut::new();
         Parser::write_close(&mut out, reason, false);
         self.io.write_all(&out).await?;
+        self.io.shutdown().await?;
+        let drain = async {
+            while let Some(Ok(incoming)) = self.next().await {
+                if matches!(incoming, Incoming::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
         Ok(())
     }
 

@@ -42,6 +42,7 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 pub struct ActorHealth {
     #[schema(value_type = Object)]
     actors: StatsSnapshot,
+    /// Agent sockets open on this node (one `AgentSession` task each), authenticated or not.
     agent_sessions: usize,
     /// Inbox items not processed yet.
     inbox_backlog: i64,
@@ -60,7 +61,7 @@ async fn actor_health(state: &AppState) -> Result<ActorHealth, ApiError> {
     let now = state.now();
     Ok(ActorHealth {
         actors: state.registry.snapshot(),
-        agent_sessions: 0,
+        agent_sessions: state.live.sessions.load(std::sync::atomic::Ordering::Relaxed),
         inbox_backlog: backlog.pending,
         inbox_oldest_age_secs: backlog.oldest_pending_at.map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0),
         failed_items: backlog.failed,

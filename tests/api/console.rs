@@ -310,6 +310,23 @@ async fn the_socket_handshake_fragments_and_limits_follow_rfc_6455() {
     let app = spawn_app().await;
     let t = app.tenant("sock-rfc").await;
 
+    // Open sockets are counted in /health/actors while they live.
+    assert_eq!(app.actor_health().await["agent_sessions"], 0);
+    let (one, _) = Socket::connect(&app, &t.agent.token, None).await;
+    let (two, _) = Socket::connect(&app, &t.admin.token, None).await;
+    let unauthenticated = Socket::open(&app).await;
+    assert_eq!(app.actor_health().await["agent_sessions"], 3);
+    drop((one, two, unauthenticated));
+    let mut open = Value::Null;
+    for _ in 0..50 {
+        open = app.actor_health().await["agent_sessions"].clone();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open, 0, "closed sockets are no longer counted");
+
     // Not a handshake, or a handshake to no socket: errors in the API's model, nothing upgraded.
     let plain = app.get("/api/v1/ws", &t.agent.token).await.expect(400);
     assert_eq!(plain.body["error"]["code"], "invalid_handshake");

@@ -7,7 +7,7 @@ use crate::domain::event::{EventDraft, OrgEvent};
 use crate::domain::ids::OrgId;
 use crate::ports::EventBus;
 use actix::prelude::*;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -71,7 +71,8 @@ pub struct OrgActor {
     next_seq: u64,
     recent: VecDeque<Arc<OrgEvent>>,
     window: usize,
-    subscribers: Vec<(Uuid, EventSink)>,
+    /// By subscription id: a socket that closes leaves in O(1), whatever the count.
+    subscribers: HashMap<Uuid, EventSink>,
     bus: Arc<dyn EventBus>,
     stats: Arc<RuntimeStats>,
 }
@@ -83,7 +84,7 @@ impl OrgActor {
             next_seq: 1,
             recent: VecDeque::new(),
             window: window.max(1),
-            subscribers: Vec::new(),
+            subscribers: HashMap::new(),
             bus,
             stats,
         }
@@ -95,7 +96,7 @@ impl OrgActor {
             self.recent.pop_front();
         }
         self.recent.push_back(event.clone());
-        self.subscribers.retain(|(_, sink)| sink(&event));
+        self.subscribers.retain(|_, sink| sink(&event));
     }
 }
 
@@ -172,7 +173,7 @@ impl OrgActor {
                 }
             }
         };
-        self.subscribers.push((msg.id, msg.sink));
+        self.subscribers.insert(msg.id, msg.sink);
         missed
     }
 }
@@ -181,7 +182,7 @@ impl Handler<Unsubscribe> for OrgActor {
     type Result = ();
 
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        self.subscribers.retain(|(id, _)| *id != msg.0);
+        self.subscribers.remove(&msg.0);
     }
 }
 
@@ -200,7 +201,7 @@ impl Handler<Resync> for OrgActor {
         // gap is behind it, and is told to resync when it reconnects.
         let frame = Arc::new(OrgEvent::new(draft, self.next_seq));
         self.next_seq += 1;
-        self.subscribers.retain(|(_, sink)| sink(&frame));
+        self.subscribers.retain(|_, sink| sink(&frame));
     }
 }
 
