@@ -295,6 +295,16 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         }
         tokio::time::sleep(Duration::from_secs(args.hold)).await;
         fleet.close().await;
+        // The next measure starts once the server has let every one of these sockets go (closing
+        // thousands of sockets is work of its own, not the latency under test).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let open = api.actor_health().await.ok().and_then(|h| h["agent_sessions"].as_u64());
+            if open == Some(0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         if let (Some(first), Some(last)) = (result.memory.get(1), result.memory.last())
             && last.0 > first.0
         {
