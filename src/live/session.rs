@@ -130,13 +130,13 @@ impl Outlet {
     }
 }
 
-async fn close(mut conn: WsConn, code: Option<u16>, description: &str) {
+async fn close(conn: &mut WsConn, code: Option<u16>, description: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(code, description)).await;
 }
 
 /// Closes a socket that did not open; always `None`.
 async fn refuse(conn: &mut WsConn, code: u16, description: &str) -> Option<Live> {
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(Some(code), description)).await;
+    close(conn, Some(code), description).await;
     None
 }
 
@@ -305,15 +305,12 @@ async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Live) {
             _ = outlet.alarm.notified() => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
             out = rx.recv() => {
                 let Some(out) = out else { break None };
-                let written = match &out {
-                    Outgoing::Frame(f) => tokio::time::timeout(client_timeout, conn.text(f)).await,
-                    Outgoing::Text(t) => tokio::time::timeout(client_timeout, conn.text(t)).await,
+                let text: &str = match &out {
+                    Outgoing::Frame(f) => f,
+                    Outgoing::Text(t) => t,
                 };
-                let len = match &out {
-                    Outgoing::Frame(f) => f.len(),
-                    Outgoing::Text(t) => t.len(),
-                };
-                match written {
+                let len = text.len();
+                match tokio::time::timeout(client_timeout, conn.text(text)).await {
                     Ok(Ok(())) => { outlet.pending.fetch_sub(len, Ordering::AcqRel); }
                     Ok(Err(_)) => break None,
                     Err(_) => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
@@ -350,8 +347,8 @@ async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Live) {
     };
     finish(&state, &principal, subscription, presence);
     match outcome {
-        Some((code, why)) => close(conn, Some(code), why).await,
-        None => close(conn, None, "").await,
+        Some((code, why)) => close(&mut conn, Some(code), why).await,
+        None => close(&mut conn, None, "").await,
     }
 }
 

@@ -91,24 +91,22 @@ pub async fn serve_subscriptions(
                 Some(WsMessage::Close(code, reason)) => break (Some(code), reason),
                 None => break (None, String::new()),
             },
-            incoming = conn.next() => match incoming {
-                Some(Ok(Incoming::Text(t))) => {
-                    if to_adapter.try_send(t.as_bytes().to_vec()).is_err() {
-                        break (Some(1008), "too many messages in flight".into());
+            incoming = conn.next() => {
+                let message = match incoming {
+                    Some(Ok(Incoming::Text(t))) => t.as_bytes().to_vec(),
+                    Some(Ok(Incoming::Binary(b))) => b.to_vec(),
+                    Some(Ok(Incoming::Ping(p))) => {
+                        let _ = conn.pong(&p).await;
+                        continue;
                     }
+                    Some(Ok(Incoming::Pong)) => continue,
+                    Some(Ok(Incoming::Close(_))) | None => break (None, String::new()),
+                    Some(Err(_)) => break (Some(1002), "protocol error".into()),
+                };
+                if to_adapter.try_send(message).is_err() {
+                    break (Some(1008), "too many messages in flight".into());
                 }
-                Some(Ok(Incoming::Binary(b))) => {
-                    if to_adapter.try_send(b.to_vec()).is_err() {
-                        break (Some(1008), "too many messages in flight".into());
-                    }
-                }
-                Some(Ok(Incoming::Ping(p))) => {
-                    let _ = conn.pong(&p).await;
-                }
-                Some(Ok(Incoming::Pong)) => {}
-                Some(Ok(Incoming::Close(_))) | None => break (None, String::new()),
-                Some(Err(_)) => break (Some(1002), "protocol error".into()),
-            },
+            }
         }
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn.close(code, &reason)).await;
