@@ -127,6 +127,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
             client.clone(),
             channel.replacen("pytake:events:", "pytake:cluster:", 1),
             live.node,
+            crate::live::placement::seat(&settings.server.listen),
             registry.clone(),
             db.clone(),
         );

@@ -18,6 +18,47 @@ use uuid::Uuid;
 
 const HEARTBEAT: Duration = Duration::from_secs(2);
 const NODE_TTL_SECS: u64 = 6;
+/// The heartbeat value of a node without a seat (listening on an ephemeral port).
+const NO_SEAT: &str = "-";
+
+/// Where a node serves, `<host name>|<configured listen address>`, when that names one process:
+/// two live processes cannot listen on the same fixed address of one host, so a heartbeat with this
+/// node's seat and another id is this node's previous run, dead without leaving (a `kill -9`).
+/// `None` for an ephemeral port (`:0`), where a restart gets another address anyway.
+pub fn seat(listen: &str) -> Option<String> {
+    let addr: std::net::SocketAddr = listen.parse().ok()?;
+    if addr.port() == 0 {
+        return None;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())?;
+    Some(format!("{host}|{listen}"))
+}
+
+/// The heartbeat keys, other than `mine`, that carry `seat`; they are deleted, so the earlier run's
+/// conversations move to the live nodes now instead of when its heartbeat expires.
+async fn earlier_runs_of(
+    c: &mut redis::aio::MultiplexedConnection,
+    keys: &[String],
+    mine: &str,
+    seat: &str,
+) -> Option<Vec<String>> {
+    let others: Vec<&String> = keys.iter().filter(|k| k.as_str() != mine).collect();
+    if others.is_empty() {
+        return Some(Vec::new());
+    }
+    let seats: Vec<Option<String>> = redis::cmd("MGET").arg(&others).query_async(c).await.ok()?;
+    let gone: Vec<String> =
+        others.into_iter().zip(seats).filter(|(_, s)| s.as_deref() == Some(seat)).map(|(k, _)| k.clone()).collect();
+    if !gone.is_empty() {
+        tracing::info!(count = gone.len(), "removed the heartbeat of this node's previous run");
+        redis::cmd("DEL").arg(&gone).query_async::<()>(c).await.ok()?;
+    }
+    Some(gone)
+}
 
 #[derive(Serialize, Deserialize)]
 struct Wake {
@@ -54,6 +95,7 @@ impl ClusterPlacement {
         client: redis::Client,
         prefix: String,
         node: Uuid,
+        seat: Option<String>,
         registry: Arc<Registry>,
         db: crate::db::Db,
     ) -> Arc<ClusterPlacement> {
@@ -81,15 +123,23 @@ impl ClusterPlacement {
                     let c = conn.as_mut()?;
                     redis::cmd("SET")
                         .arg(format!("{members}{node}"))
-                        .arg(1)
+                        .arg(seat.as_deref().unwrap_or(NO_SEAT))
                         .arg("EX")
                         .arg(NODE_TTL_SECS)
                         .query_async::<()>(c)
                         .await
                         .ok()?;
                     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{members}*")).query_async(c).await.ok()?;
-                    let mut live: Vec<Uuid> =
-                        keys.iter().filter_map(|k| k.strip_prefix(&members)).filter_map(|id| id.parse().ok()).collect();
+                    let gone = match &seat {
+                        Some(seat) => earlier_runs_of(c, &keys, &format!("{members}{node}"), seat).await?,
+                        None => Vec::new(),
+                    };
+                    let mut live: Vec<Uuid> = keys
+                        .iter()
+                        .filter(|k| !gone.contains(k))
+                        .filter_map(|k| k.strip_prefix(&members))
+                        .filter_map(|id| id.parse().ok())
+                        .collect();
                     live.sort();
                     Some(live)
                 }

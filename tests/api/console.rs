@@ -1052,3 +1052,60 @@ async fn a_node_that_lost_redis_tells_its_consoles_to_resync_when_redis_returns(
     })
     .await;
 }
+
+#[actix_web::test]
+async fn a_node_drops_the_heartbeat_its_previous_run_left_behind() {
+    let redis_url = std::env::var("PYTAKE_TEST_REDIS_URL").unwrap_or_default();
+    if !is_postgres() || redis_url.is_empty() {
+        eprintln!("SKIPPED (seat): needs PYTAKE_TEST_DATABASE_URL and PYTAKE_TEST_REDIS_URL");
+        return;
+    }
+    // A fixed address gives the node a seat (an ephemeral port would not).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let app = spawn_app_with(&[("PYTAKE__SERVER__LISTEN", listen.as_str())]).await;
+    let node = app.state.live.node.to_string();
+    let mut redis = redis::Client::open(redis_url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut mine = None;
+    for _ in 0..50 {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("*:node:{node}")).query_async(&mut redis).await.unwrap();
+        if let Some(k) = keys.into_iter().next() {
+            mine = Some(k);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mine = mine.expect("the node's heartbeat");
+    let members = mine.strip_suffix(&node).unwrap().to_string();
+    let seat: String = redis::cmd("GET").arg(&mine).query_async(&mut redis).await.unwrap();
+    assert!(seat.ends_with(&format!("|{listen}")), "{seat}");
+
+    // A killed earlier run of this node (same seat, another id, still within its TTL), and a node
+    // elsewhere: the first is removed within a heartbeat round, the second is left alone.
+    let (previous, elsewhere) =
+        (format!("{members}{}", uuid::Uuid::now_v7()), format!("{members}{}", uuid::Uuid::now_v7()));
+    let _: () = redis::cmd("SET").arg(&previous).arg(&seat).arg("EX").arg(60).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&elsewhere)
+        .arg("another-host|10.0.0.2:8000")
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        let exists: i64 = redis::cmd("EXISTS").arg(&previous).query_async(&mut redis).await.unwrap();
+        if exists == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the previous run's heartbeat is removed long before its 60 s TTL");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let still: i64 = redis::cmd("EXISTS").arg(&elsewhere).query_async(&mut redis).await.unwrap();
+    let own: i64 = redis::cmd("EXISTS").arg(&mine).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&elsewhere).query_async(&mut redis).await.unwrap();
+    assert_eq!((still, own), (1, 1), "another seat's heartbeat and the node's own stay");
+}
