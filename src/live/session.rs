@@ -135,7 +135,7 @@ async fn close(conn: &mut WsConn, code: Option<u16>, description: &str) {
 }
 
 /// Closes a socket that did not open; always `None`.
-async fn refuse(conn: &mut WsConn, code: u16, description: &str) -> Option<Live> {
+async fn refuse(conn: &mut WsConn, code: u16, description: &str) -> Option<Opened> {
     close(conn, Some(code), description).await;
     None
 }
@@ -166,7 +166,7 @@ impl Drop for OpenSession {
 }
 
 /// What an authenticated, subscribed socket holds while it is live.
-struct Live {
+struct Opened {
     principal: Principal,
     outlet: Arc<Outlet>,
     rx: mpsc::UnboundedReceiver<Outgoing>,
@@ -176,7 +176,7 @@ struct Live {
 
 /// Authenticates the first frame, subscribes, replays and announces presence; `None` when the
 /// socket was closed instead.
-async fn open(state: &web::Data<AppState>, conn: &mut WsConn) -> Option<Live> {
+async fn open(state: &web::Data<AppState>, conn: &mut WsConn) -> Option<Opened> {
     let settings = &state.live.settings;
     // 1. The first frame authenticates.
     let first = tokio::time::timeout(Duration::from_secs(settings.auth_timeout_secs), async {
@@ -287,12 +287,12 @@ async fn open(state: &web::Data<AppState>, conn: &mut WsConn) -> Option<Live> {
             return None;
         }
     }
-    Some(Live { principal, outlet, rx, subscription, presence })
+    Some(Opened { principal, outlet, rx, subscription, presence })
 }
 
 /// Serves a live socket: events out, commands in, heartbeats, until it closes.
-async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Live) {
-    let Live { principal, outlet, mut rx, subscription, presence } = live;
+async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Opened) {
+    let Opened { principal, outlet, mut rx, subscription, presence } = live;
     let settings = &state.live.settings;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.ping_interval_secs));
     heartbeat.tick().await;
