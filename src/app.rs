@@ -155,6 +155,7 @@ pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, Star
         metrics.clone(),
         IngestConfig { max_batch: w.max_batch, writers, queue: w.queue_capacity },
     );
+    crate::db::statistics::start(db.clone(), Duration::from_secs(3));
     crate::recovery::start(
         db.clone(),
         registry.clone(),

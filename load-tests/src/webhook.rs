@@ -101,6 +101,8 @@ struct WebhookResult {
     lost: u64,
     double_processed: u64,
     verdict: &'static str,
+    /// Acknowledgement latency per second of the run (where the tail comes from).
+    seconds: Vec<crate::chart::Second>,
 }
 
 struct Delivery {
@@ -447,6 +449,7 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
         lost,
         double_processed: double,
         verdict: if ok { "PASS" } else { "FAIL" },
+        seconds: timeline.seconds(),
     };
     println!(
         "reconciliation: {expected} acknowledged messages, {found} stored, lost {lost}, double-processed {double} -> {}",

@@ -4,6 +4,7 @@
 
 mod macros;
 mod pool;
+pub mod statistics;
 
 pub use pool::{Backend, Conn, ConnRef, Db, DbConn, DbTx, SqliteDb, StoreError, WritePriority};
 

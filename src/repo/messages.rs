@@ -384,9 +384,15 @@ pub async fn find_status_targets(
     }
     Ok(match c.conn() {
         ConnRef::Postgres(conn) => {
+            // One unique-index probe per wamid, whatever the statistics say: `= ANY` let a planner
+            // without statistics yet (a fresh, fast-growing table) scan every message of the number
+            // and AND it with the organization's index (5-12 ms per batch at 3,000/s, growing).
+            // `LIMIT 1` keeps the lateral subquery a per-wamid lookup ((number_id, wamid) is unique).
             sqlx::query_as(
-                "SELECT id, conversation_id, status, wamid FROM messages
-                 WHERE number_id = $2 AND wamid = ANY($3) AND organization_id = $1 AND direction = 'outbound'",
+                "SELECT m.id, m.conversation_id, m.status, m.wamid FROM UNNEST($3::text[]) AS w(wamid)
+                 CROSS JOIN LATERAL (SELECT id, conversation_id, status, wamid FROM messages
+                     WHERE number_id = $2 AND wamid = w.wamid AND organization_id = $1 AND direction = 'outbound'
+                     LIMIT 1) m",
             )
             .bind(org.as_uuid())
             .bind(number_id)

@@ -242,3 +242,28 @@ async fn each_status_in_a_batch_gets_its_own_outcome() {
         "an orphan is left pending for a retry"
     );
 }
+
+#[actix_web::test]
+async fn a_table_that_outgrows_its_statistics_is_analyzed_again() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    if !is_postgres() {
+        // SQLite plans without statistics: nothing to keep.
+        assert_eq!(pytake::db::statistics::analyze_stale(db).await.unwrap(), Vec::<String>::new());
+        return;
+    }
+    let mut tx = db.begin().await.unwrap();
+    for sql in ["CREATE TABLE stats_probe (id INT)", "INSERT INTO stats_probe SELECT generate_series(1, 5000)"] {
+        pytake::sql_exec!(&mut tx, sql).unwrap();
+    }
+    tx.commit().await.unwrap();
+    // The server's own statistics reach pg_stat_user_tables within about a second.
+    eventually("the grown table to be analyzed", || async {
+        pytake::db::statistics::analyze_stale(db).await.unwrap().iter().any(|t| t == "stats_probe")
+    })
+    .await;
+    assert_eq!(app.scalar("SELECT reltuples::BIGINT FROM pg_class WHERE relname = 'stats_probe'").await, 5000);
+    // Analyzed now: the same rows are no reason to analyze it again.
+    let again = pytake::db::statistics::analyze_stale(db).await.unwrap();
+    assert!(!again.iter().any(|t| t == "stats_probe"), "{again:?}");
+}

@@ -1,0 +1,45 @@
+//! Keeps PostgreSQL's planner statistics in step with tables that grow fast (a fresh install under
+//! load): a table is analyzed again once it has changed by more rows than it held when last
+//! analyzed. Statements keep their cached plans between analyses, and an ANALYZE re-plans them, so
+//! a plan chosen while a table was nearly empty cannot outlive the table's growth.
+
+use super::{ConnRef, Db};
+use std::time::Duration;
+
+/// Tables changed by more rows than `max(MIN_CHANGES, rows at the last analysis)` since then.
+const STALE_TABLES: &str = "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+     WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > GREATEST($1, c.reltuples)
+     ORDER BY s.relname";
+
+/// Below this many changes, autovacuum's own analysis (every minute) is soon enough.
+const MIN_CHANGES: f32 = 1000.0;
+
+/// Checks every `every` and analyzes the tables that have outgrown their statistics (PostgreSQL only;
+/// SQLite plans without statistics).
+pub fn start(db: Db, every: Duration) {
+    if !matches!(db.backend(), super::Backend::Postgres) {
+        return;
+    }
+    actix::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match analyze_stale(&db).await {
+                Ok(tables) if !tables.is_empty() => tracing::debug!(?tables, "planner statistics refreshed"),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot refresh planner statistics"),
+            }
+        }
+    });
+}
+
+/// Analyzes every table whose statistics are stale by the rule above; returns their names.
+pub async fn analyze_stale(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let Ok(mut c) = db.conn().await else { return Ok(Vec::new()) };
+    let ConnRef::Postgres(conn) = super::Conn::conn(&mut c) else { return Ok(Vec::new()) };
+    let tables: Vec<String> = sqlx::query_scalar(STALE_TABLES).bind(MIN_CHANGES).fetch_all(&mut *conn).await?;
+    for table in &tables {
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {quoted}"))).execute(&mut *conn).await?;
+    }
+    Ok(tables)
+}
