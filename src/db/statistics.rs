@@ -3,7 +3,7 @@
 //! analyzed. Statements keep their cached plans between analyses, and an ANALYZE re-plans them, so
 //! a plan chosen while a table was nearly empty cannot outlive the table's growth.
 
-use super::{ConnRef, Db};
+use super::{ConnRef, Db, StoreError};
 use std::time::Duration;
 
 /// Tables changed by more rows than `max(MIN_CHANGES, rows at the last analysis)` since then.
@@ -33,8 +33,8 @@ pub fn start(db: Db, every: Duration) {
 }
 
 /// Analyzes every table whose statistics are stale by the rule above; returns their names.
-pub async fn analyze_stale(db: &Db) -> Result<Vec<String>, sqlx::Error> {
-    let Ok(mut c) = db.conn().await else { return Ok(Vec::new()) };
+pub async fn analyze_stale(db: &Db) -> Result<Vec<String>, StoreError> {
+    let mut c = db.conn().await?;
     let ConnRef::Postgres(conn) = super::Conn::conn(&mut c) else { return Ok(Vec::new()) };
     let tables: Vec<String> = sqlx::query_scalar(STALE_TABLES).bind(MIN_CHANGES).fetch_all(&mut *conn).await?;
     for table in &tables {
