@@ -26,14 +26,37 @@ pub struct DeliveryRow {
     pub source_ip: Option<String>,
 }
 
-pub async fn set_delivery_counts(c: &mut dyn Conn, id: Uuid, items: i32, duplicates: i32) -> Result<(), StoreError> {
-    sql_exec!(
-        c,
-        "UPDATE webhook_deliveries SET item_count = $2, duplicate_count = $3 WHERE id = $1",
-        id,
-        items,
-        duplicates
-    )?;
+/// Records `(delivery id, items, duplicates)` on many deliveries: one statement on PostgreSQL (the
+/// group commit holds its dedup-key locks until it commits, so every round trip counts).
+pub async fn set_delivery_counts(c: &mut dyn Conn, counts: &[(Uuid, i32, i32)]) -> Result<(), StoreError> {
+    use crate::db::ConnRef;
+    if counts.is_empty() {
+        return Ok(());
+    }
+    match c.conn() {
+        ConnRef::Postgres(conn) => {
+            sqlx::query(
+                "UPDATE webhook_deliveries d SET item_count = u.items, duplicate_count = u.duplicates
+                 FROM UNNEST($1::uuid[], $2::int4[], $3::int4[]) AS u(id, items, duplicates) WHERE d.id = u.id",
+            )
+            .bind(counts.iter().map(|c| c.0).collect::<Vec<_>>())
+            .bind(counts.iter().map(|c| c.1).collect::<Vec<_>>())
+            .bind(counts.iter().map(|c| c.2).collect::<Vec<_>>())
+            .execute(conn)
+            .await?;
+        }
+        // In process: a statement per delivery costs no round trip.
+        ConnRef::Sqlite(conn) => {
+            for (id, items, duplicates) in counts {
+                sqlx::query("UPDATE webhook_deliveries SET item_count = $2, duplicate_count = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(items)
+                    .bind(duplicates)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
     Ok(())
 }
 

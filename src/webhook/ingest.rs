@@ -157,12 +157,13 @@ impl Writer {
         let inserted = inbox::insert_batch(&mut tx, &deliveries, &items, now).await?;
         let results: Vec<Vec<bool>> =
             batch.iter().map(|j| j.items.iter().map(|i| inserted.contains(&i.row.id)).collect()).collect();
-        for (job, new) in batch.iter().zip(&results) {
-            let duplicates = new.iter().filter(|n| !**n).count();
-            if duplicates > 0 {
-                inbox::set_delivery_counts(&mut tx, job.delivery.id, job.items.len() as i32, duplicates as i32).await?;
-            }
-        }
+        let counts: Vec<(uuid::Uuid, i32, i32)> = batch
+            .iter()
+            .zip(&results)
+            .map(|(job, new)| (job.delivery.id, job.items.len() as i32, new.iter().filter(|n| !**n).count() as i32))
+            .filter(|(_, _, duplicates)| *duplicates > 0)
+            .collect();
+        inbox::set_delivery_counts(&mut tx, &counts).await?;
         tx.commit().await?;
         Ok(results)
     }

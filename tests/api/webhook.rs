@@ -264,6 +264,10 @@ async fn redeliveries_in_opposite_orders_committed_at_once_neither_deadlock_nor_
     let received: i64 = results.iter().map(|r| r.body["received"].as_i64().unwrap()).sum();
     let duplicates: i64 = results.iter().map(|r| r.body["duplicates"].as_i64().unwrap()).sum();
     assert_eq!((received, duplicates), (1200, 1200));
+    // Each stored delivery records its items and the duplicates among them.
+    let items = app.scalar("SELECT SUM(item_count) FROM webhook_deliveries").await;
+    let duplicates = app.scalar("SELECT SUM(duplicate_count) FROM webhook_deliveries").await;
+    assert_eq!((items, duplicates), (2400, 1200));
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let retried = metrics.lines().find(|l| l.starts_with("pytake_ingest_batch_retries_total"));
     assert_eq!(retried, None, "no batch failed (a deadlock fails one and retries it delivery by delivery)");
