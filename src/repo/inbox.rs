@@ -26,40 +26,6 @@ pub struct DeliveryRow {
     pub source_ip: Option<String>,
 }
 
-/// Records `(delivery id, items, duplicates)` on many deliveries: one statement on PostgreSQL (the
-/// group commit holds its dedup-key locks until it commits, so every round trip counts).
-pub async fn set_delivery_counts(c: &mut dyn Conn, counts: &[(Uuid, i32, i32)]) -> Result<(), StoreError> {
-    use crate::db::ConnRef;
-    if counts.is_empty() {
-        return Ok(());
-    }
-    match c.conn() {
-        ConnRef::Postgres(conn) => {
-            sqlx::query(
-                "UPDATE webhook_deliveries d SET item_count = u.items, duplicate_count = u.duplicates
-                 FROM UNNEST($1::uuid[], $2::int4[], $3::int4[]) AS u(id, items, duplicates) WHERE d.id = u.id",
-            )
-            .bind(counts.iter().map(|c| c.0).collect::<Vec<_>>())
-            .bind(counts.iter().map(|c| c.1).collect::<Vec<_>>())
-            .bind(counts.iter().map(|c| c.2).collect::<Vec<_>>())
-            .execute(conn)
-            .await?;
-        }
-        // In process: a statement per delivery costs no round trip.
-        ConnRef::Sqlite(conn) => {
-            for (id, items, duplicates) in counts {
-                sqlx::query("UPDATE webhook_deliveries SET item_count = $2, duplicate_count = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(items)
-                    .bind(duplicates)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[derive(Clone, Debug)]
 pub struct NewInboxItem {
     pub id: Uuid,
@@ -230,8 +196,9 @@ macro_rules! bind_each {
     }};
 }
 
-/// Inserts many deliveries and their items in a few statements (webhook group commit). Returns the
-/// ids of the items that were new (a known dedup key inserts nothing).
+/// Inserts many deliveries and their items (webhook group commit), each delivery with its count of
+/// duplicates (items whose dedup key was already known, which insert nothing). Returns the ids of
+/// the items that were new. On PostgreSQL this is one statement, atomic on its own.
 pub async fn insert_batch(
     c: &mut dyn Conn,
     deliveries: &[&DeliveryRow],
@@ -241,14 +208,43 @@ pub async fn insert_batch(
     use crate::db::ConnRef;
     let mut inserted = std::collections::HashSet::new();
     match c.conn() {
-        // Arrays: one prepared statement per table whatever the batch size.
+        // One statement, so atomic without a transaction around it, and one round trip: the items
+        // first (their dedup keys decide what is new), then the deliveries with their duplicate
+        // counts taken from the items' RETURNING (foreign keys are checked at the statement's end,
+        // when both are in). Arrays: one prepared statement whatever the batch size.
         ConnRef::Postgres(conn) => {
             let d = deliveries;
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, received_at, outcome, body_sha256, body_size, body, item_count, duplicate_count, error, source_ip)
-                 SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::int4[],
-                     $8::int4[], $9::text[], $10::text[])",
+            let got: Vec<Uuid> = sqlx::query_scalar(
+                "WITH new_items AS (
+                     INSERT INTO inbox_items (id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload,
+                         wa_timestamp, created_at, state, attempts)
+                     SELECT u.id, u.organization_id, u.delivery_id, u.number_id, u.kind, u.dedup_key, u.contact_wa_id, u.payload::jsonb,
+                         u.wa_timestamp, $1, 'pending', 0
+                     FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
+                         $10::timestamptz[])
+                         AS u(id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload, wa_timestamp)
+                     ON CONFLICT (dedup_key) DO NOTHING RETURNING id, delivery_id),
+                 stored AS (
+                     INSERT INTO webhook_deliveries (id, received_at, outcome, body_sha256, body_size, body, item_count,
+                         duplicate_count, error, source_ip)
+                     SELECT v.id, v.received_at, v.outcome, v.body_sha256, v.body_size, v.body, v.item_count,
+                         v.item_count - COALESCE(n.new_count, 0)::int4, v.error, v.source_ip
+                     FROM UNNEST($11::uuid[], $12::timestamptz[], $13::text[], $14::text[], $15::int4[], $16::text[], $17::int4[],
+                         $18::text[], $19::text[]) AS v(id, received_at, outcome, body_sha256, body_size, body, item_count, error, source_ip)
+                     LEFT JOIN (SELECT delivery_id, COUNT(*) AS new_count FROM new_items GROUP BY delivery_id) n
+                         ON n.delivery_id = v.id)
+                 SELECT id FROM new_items",
             )
+            .bind(now)
+            .bind(items.iter().map(|(_, i)| i.id).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.organization_id).collect::<Vec<_>>())
+            .bind(items.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.number_id).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.kind.to_string()).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.dedup_key.clone()).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.contact_wa_id.clone()).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.payload.to_string()).collect::<Vec<_>>())
+            .bind(items.iter().map(|(_, i)| i.wa_timestamp).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.id).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.received_at).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.outcome.clone()).collect::<Vec<_>>())
@@ -256,36 +252,11 @@ pub async fn insert_batch(
             .bind(d.iter().map(|r| r.body_size).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.body.clone()).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.item_count).collect::<Vec<_>>())
-            .bind(d.iter().map(|r| r.duplicate_count).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
             .bind(d.iter().map(|r| r.source_ip.clone()).collect::<Vec<_>>())
-            .execute(&mut *conn)
+            .fetch_all(&mut *conn)
             .await?;
-            if !items.is_empty() {
-                let got: Vec<Uuid> = sqlx::query_scalar(
-                    "INSERT INTO inbox_items (id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload,
-                         wa_timestamp, created_at, state, attempts)
-                     SELECT u.id, u.organization_id, u.delivery_id, u.number_id, u.kind, u.dedup_key, u.contact_wa_id, u.payload::jsonb,
-                         u.wa_timestamp, $1, 'pending', 0
-                     FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
-                         $10::timestamptz[])
-                         AS u(id, organization_id, delivery_id, number_id, kind, dedup_key, contact_wa_id, payload, wa_timestamp)
-                     ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-                )
-                .bind(now)
-                .bind(items.iter().map(|(_, i)| i.id).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.organization_id).collect::<Vec<_>>())
-                .bind(items.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.number_id).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.kind.to_string()).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.dedup_key.clone()).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.contact_wa_id.clone()).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.payload.to_string()).collect::<Vec<_>>())
-                .bind(items.iter().map(|(_, i)| i.wa_timestamp).collect::<Vec<_>>())
-                .fetch_all(&mut *conn)
-                .await?;
-                inserted.extend(got);
-            }
+            inserted.extend(got);
         }
         ConnRef::Sqlite(conn) => {
             for chunk in deliveries.chunks(ROWS_PER_INSERT) {
@@ -329,6 +300,21 @@ pub async fn insert_batch(
                 .fetch_all(&mut *conn)
                 .await?;
                 inserted.extend(ids);
+            }
+            // Each delivery's duplicates: its items whose dedup key was already known.
+            let mut new_per_delivery: std::collections::HashMap<Uuid, i32> = std::collections::HashMap::new();
+            for (delivery, _) in items.iter().filter(|(_, i)| inserted.contains(&i.id)) {
+                *new_per_delivery.entry(*delivery).or_default() += 1;
+            }
+            for d in deliveries {
+                let duplicates = d.item_count - new_per_delivery.get(&d.id).copied().unwrap_or(0);
+                if duplicates > 0 {
+                    sqlx::query("UPDATE webhook_deliveries SET duplicate_count = $2 WHERE id = $1")
+                        .bind(d.id)
+                        .bind(duplicates)
+                        .execute(&mut *conn)
+                        .await?;
+                }
             }
         }
     }

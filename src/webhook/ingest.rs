@@ -4,7 +4,7 @@
 //! to their conversation actors. One commit carries many concurrent deliveries, so acknowledged
 //! throughput is bounded by transactions, not by deliveries.
 
-use crate::db::{Db, StoreError, WritePriority};
+use crate::db::{Backend, Db, StoreError, WritePriority};
 use crate::metrics::Metrics;
 use crate::repo::inbox::{self, DeliveryRow, NewInboxItem};
 use pytake_actors::domain::conversation::ConversationKey;
@@ -141,31 +141,29 @@ impl Writer {
         }
     }
 
-    /// One transaction for the whole batch, in a few multi-row statements. Returns, per job, which
-    /// of its items were new.
+    /// Stores the whole batch atomically: one statement on PostgreSQL (no transaction around it:
+    /// one round trip, and the dedup-key locks are held only while it runs), one `BEGIN IMMEDIATE`
+    /// transaction ahead of ordinary writers on SQLite. Returns, per job, which of its items were new.
     async fn write(&self, batch: &[Job]) -> Result<Vec<Vec<bool>>, StoreError> {
         let now = self.clock.now();
         let deliveries: Vec<&DeliveryRow> = batch.iter().map(|j| &j.delivery).collect();
         let mut items: Vec<(uuid::Uuid, &NewInboxItem)> =
             batch.iter().flat_map(|j| j.items.iter().map(move |i| (j.delivery.id, &i.row))).collect();
-        // Rows are inserted in this order, so every transaction takes its dedup-key locks in the
-        // same order: two batches holding the same redelivered keys wait for each other instead of
+        // Rows are inserted in this order, so every batch takes its dedup-key locks in the same
+        // order: two batches holding the same redelivered keys wait for each other instead of
         // deadlocking (PostgreSQL detects a deadlock only after `deadlock_timeout`, a 1 s stall,
         // then one batch fails and is retried delivery by delivery; seen at 3,000/s).
         items.sort_by(|a, b| a.1.dedup_key.cmp(&b.1.dedup_key));
-        let mut tx = self.db.begin_with(WritePriority::Urgent).await?;
-        let inserted = inbox::insert_batch(&mut tx, &deliveries, &items, now).await?;
-        let results: Vec<Vec<bool>> =
-            batch.iter().map(|j| j.items.iter().map(|i| inserted.contains(&i.row.id)).collect()).collect();
-        let counts: Vec<(uuid::Uuid, i32, i32)> = batch
-            .iter()
-            .zip(&results)
-            .map(|(job, new)| (job.delivery.id, job.items.len() as i32, new.iter().filter(|n| !**n).count() as i32))
-            .filter(|(_, _, duplicates)| *duplicates > 0)
-            .collect();
-        inbox::set_delivery_counts(&mut tx, &counts).await?;
-        tx.commit().await?;
-        Ok(results)
+        let inserted = if self.db.backend() == Backend::Postgres {
+            let mut c = self.db.conn().await?;
+            inbox::insert_batch(&mut c, &deliveries, &items, now).await?
+        } else {
+            let mut tx = self.db.begin_with(WritePriority::Urgent).await?;
+            let inserted = inbox::insert_batch(&mut tx, &deliveries, &items, now).await?;
+            tx.commit().await?;
+            inserted
+        };
+        Ok(batch.iter().map(|j| j.items.iter().map(|i| inserted.contains(&i.row.id)).collect()).collect())
     }
 
     /// Answers the handlers, then hands the new items to their actors, oldest first per conversation.
