@@ -45,6 +45,25 @@ impl Drop for TestApp {
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Drops the test databases of test processes that have ended (their names carry the process id):
+/// a test binary can exit before its apps' cleanup runs, and every database left behind is one
+/// more for autovacuum to visit on a shared server.
+async fn sweep_dead_test_databases(conn: &mut sqlx::PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pytake\\_test\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            drop(sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await);
+        }
+    }
+}
 
 /// The database URL for a new test: a fresh PostgreSQL database, or a SQLite file in `dir`.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
@@ -58,6 +77,9 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
                 uuid::Uuid::now_v7().simple()
             );
             let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to PYTAKE_TEST_DATABASE_URL");
+            if !SWEPT.swap(true, Ordering::Relaxed) {
+                sweep_dead_test_databases(&mut conn).await;
+            }
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
                 .execute(&mut conn)
                 .await
