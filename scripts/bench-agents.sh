@@ -33,9 +33,10 @@ out, backend, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rs = [json.load(open(f"{out}/agents-{backend}-{i}.json")) for i in range(1, runs + 1)]
 m = lambda f: statistics.median(f(x) for x in rs)
 mem = " / ".join(f"{n}: {statistics.median(x['memory'][i][1] for x in rs) / 1024:.0f} MiB" for i, (n, _) in enumerate(rs[0]["memory"]))
-print("\n| backend | RSS by open sockets | bytes per idle socket | frame p50 ms | frame p99 ms | frames timed | fan-out frames/s | watchers | closed early |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("\n| backend | RSS by open sockets | bytes per idle socket | frame p50 ms | frame p99 ms | frame p99 after warm-up ms | ack p99 ms | server stored p99 ms | frames timed | fan-out frames/s | watchers | closed early |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 print(f"| {backend} | {mem} | {m(lambda x: x['bytes_per_socket'] or 0):.0f} | {m(lambda x: x['frame_latency']['p50_ms']):.1f} | "
-      f"{m(lambda x: x['frame_latency']['p99_ms']):.1f} | {m(lambda x: x['frames_timed']):.0f} | {m(lambda x: x['fanout_frames_per_sec']):.0f} | "
+      f"{m(lambda x: x['frame_latency']['p99_ms']):.1f} | {m(lambda x: x['frame_latency_after_warmup']['p99_ms']):.1f} | "
+      f"{m(lambda x: x['ack_latency']['p99_ms']):.1f} | {m(lambda x: (x['server_item_latency_ms'] or {}).get('p99', 0)):.1f} | {m(lambda x: x['frames_timed']):.0f} | {m(lambda x: x['fanout_frames_per_sec']):.0f} | "
       f"{rs[0]['watchers']} | {sum(x['fanout_closed_early'] for x in rs)} |")
 PY

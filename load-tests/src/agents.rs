@@ -8,6 +8,7 @@
 //!    `--fanout-rate`; frames delivered per second across all of them.
 
 use crate::api::Api;
+use crate::chart::Timeline;
 use crate::report::{Percentiles, histogram, percentiles, write_json};
 use futures_util::{SinkExt, StreamExt};
 use pytake_load::fake_graph::sign;
@@ -44,6 +45,9 @@ pub struct Args {
     /// Deliveries per second for the latency measure.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
+    /// Seconds at the start of the latency measure left out of `frame_latency_after_warmup`.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
     #[arg(long, default_value_t = 10)]
     duration: u64,
     #[arg(long, default_value_t = 1000)]
@@ -75,6 +79,17 @@ struct AgentsResult {
     rate: u64,
     frames_timed: u64,
     frame_latency: Percentiles,
+    /// Frames of deliveries meant to be sent after the first `--warmup` seconds (the first
+    /// seconds create every contact and conversation of the run: the cold path).
+    frame_latency_after_warmup: Percentiles,
+    /// The latency phase's deliveries: intended send time to the 200.
+    ack_latency: Percentiles,
+    /// The server's own arrival-to-committed figures for the latency phase (`/health/actors`).
+    server_item_latency_ms: Value,
+    /// Per second of the latency phase, by intended send time: frame latency percentiles.
+    frame_seconds: Vec<crate::chart::Second>,
+    /// Per second of the latency phase: acknowledgement latency percentiles.
+    ack_seconds: Vec<crate::chart::Second>,
     watchers: usize,
     fanout_rate: u64,
     fanout_frames: u64,
@@ -219,7 +234,8 @@ impl Fleet {
 }
 
 /// Sends `rate` deliveries per second for `duration` seconds, one text message each, its body
-/// `"{tag}{seq}"`, the first at `start`; returns each delivery's intended send time.
+/// `"{tag}{seq}"`, the first at `start`; returns each delivery's intended send time. With `acks`,
+/// each 200 is recorded there (latency from the intended send time).
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     client: &reqwest::Client,
@@ -230,6 +246,7 @@ async fn drive(
     rate: u64,
     duration: u64,
     start: Instant,
+    acks: Option<Arc<Timeline>>,
 ) -> Vec<Instant> {
     let total = rate * duration;
     let url = format!("{base}/api/v1/webhooks/meta");
@@ -249,14 +266,21 @@ async fn drive(
         }}]}]})
         .to_string();
         let (client, url, signature) = (client.clone(), url.clone(), sign(secret, body.as_bytes()));
+        let acks = acks.clone();
         tasks.push(tokio::spawn(async move {
-            let _ = client
+            let sent = client
                 .post(&url)
                 .header("content-type", "application/json")
                 .header("x-hub-signature-256", signature)
                 .body(body)
                 .send()
                 .await;
+            if let (Some(acks), Ok(r)) = (acks, sent)
+                && r.status().is_success()
+            {
+                let done = Instant::now();
+                acks.record(at, done, done.saturating_duration_since(at).as_micros() as u64);
+            }
         }));
     }
     for t in tasks {
@@ -327,9 +351,15 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     // 2. Webhook -> frame latency.
     let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let latency = Arc::new(Mutex::new(histogram()));
+    let warm_latency = Arc::new(Mutex::new(histogram()));
     let timed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now() + Duration::from_millis(200);
+    let warm_from = start + Duration::from_secs(args.warmup);
+    let frame_timeline = Arc::new(Timeline::new(start));
+    let ack_timeline = Arc::new(Timeline::new(start));
     let on_frame: FrameHook = {
         let (sent_at, latency, timed) = (sent_at.clone(), latency.clone(), timed.clone());
+        let (warm_latency, frame_timeline) = (warm_latency.clone(), frame_timeline.clone());
         Arc::new(move |f: &Value| {
             if f["type"] != "message.created" {
                 return;
@@ -344,6 +374,10 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
             if let Some(at) = at {
                 let micros = now.saturating_duration_since(at).as_micros() as u64;
                 let _ = latency.lock().map(|mut h| h.saturating_record(micros.max(1)));
+                if at >= warm_from {
+                    let _ = warm_latency.lock().map(|mut h| h.saturating_record(micros.max(1)));
+                }
+                frame_timeline.record(at, now, micros);
                 timed.fetch_add(1, Ordering::Relaxed);
             }
         })
@@ -351,29 +385,47 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     let mut watchers = Fleet::new();
     watchers.grow_to(args.latency_sockets, &base, &api.token, Some(on_frame)).await?;
     // Intended times are known before sending: fill them first so early frames find theirs.
-    let start = Instant::now() + Duration::from_millis(200);
     let total = args.rate * args.duration;
     let times: Vec<Instant> =
         (0..total).map(|s| start + Duration::from_nanos(s * 1_000_000_000 / args.rate.max(1))).collect();
     if let Ok(mut s) = sent_at.lock() {
         *s = times;
     }
-    drive(&client, &base, &pnid, &args.app_secret, "lat", args.rate, args.duration, start).await;
+    let acks = Some(ack_timeline.clone());
+    drive(&client, &base, &pnid, &args.app_secret, "lat", args.rate, args.duration, start, acks).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     watchers.close().await;
     result.frames_timed = timed.load(Ordering::Relaxed);
     result.frame_latency = latency.lock().map(|h| percentiles(&h)).unwrap_or_default();
+    result.frame_latency_after_warmup = warm_latency.lock().map(|h| percentiles(&h)).unwrap_or_default();
+    result.frame_seconds = frame_timeline.seconds();
+    result.ack_seconds = ack_timeline.seconds();
+    result.ack_latency = ack_timeline.percentiles();
+    result.server_item_latency_ms = api.actor_health().await.map(|h| h["item_latency_ms"].clone()).unwrap_or_default();
     println!(
-        "latency: {} frames on {} sockets at {}/s: p50 {} ms, p99 {} ms",
-        result.frames_timed, args.latency_sockets, args.rate, result.frame_latency.p50_ms, result.frame_latency.p99_ms
+        "latency: {} frames on {} sockets at {}/s: p50 {} ms, p99 {} ms (after {} s: p50 {} ms, p99 {} ms); acks p50 {} ms, p99 {} ms; server arrival to committed {}",
+        result.frames_timed,
+        args.latency_sockets,
+        args.rate,
+        result.frame_latency.p50_ms,
+        result.frame_latency.p99_ms,
+        args.warmup,
+        result.frame_latency_after_warmup.p50_ms,
+        result.frame_latency_after_warmup.p99_ms,
+        result.ack_latency.p50_ms,
+        result.ack_latency.p99_ms,
+        result.server_item_latency_ms
     );
+    for s in &result.frame_seconds {
+        println!("  second {}: frames p50 {} ms, p99 {} ms", s.second, s.p50_ms, s.p99_ms);
+    }
 
     // 3. Fan-out to many sockets of one organization.
     let mut fans = Fleet::new();
     fans.grow_to(args.watchers, &base, &api.token, None).await?;
     let before = fans.tally.frames.load(Ordering::Relaxed);
     let start = Instant::now();
-    drive(&client, &base, &pnid, &args.app_secret, "fan", args.fanout_rate, args.duration, start).await;
+    drive(&client, &base, &pnid, &args.app_secret, "fan", args.fanout_rate, args.duration, start, None).await;
     // Until every socket has its frames (or 30 s).
     let expected_min = args.fanout_rate * args.duration * args.watchers as u64;
     let deadline = Instant::now() + Duration::from_secs(30);

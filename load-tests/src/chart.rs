@@ -51,6 +51,17 @@ impl Timeline {
         self.slot(done, |(_, n)| *n += 1);
     }
 
+    /// The whole run's latency percentiles (every second's samples together).
+    pub fn percentiles(&self) -> crate::report::Percentiles {
+        let mut all = histogram();
+        if let Ok(s) = self.seconds.lock() {
+            for (h, _) in s.iter() {
+                let _ = all.add(h);
+            }
+        }
+        crate::report::percentiles(&all)
+    }
+
     pub fn seconds(&self) -> Vec<Second> {
         let ms = |us: u64| us as f64 / 1000.0;
         self.seconds
