@@ -354,6 +354,10 @@ impl Application {
         let server = builder.listen("pytake-http", listener, move || {
             let upgrades = upgrades.clone();
             HttpService::build()
+                // Small writes (acknowledgements, socket frames) leave at once: with Nagle's
+                // algorithm a frame written while the previous one is unacknowledged waits for
+                // the client's (delayed) ACK, tens of milliseconds (docs/CONSOLE.md).
+                .tcp_nodelay(true)
                 .client_request_timeout(request_timeout)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)

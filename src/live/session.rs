@@ -83,7 +83,8 @@ impl Visible {
 }
 
 enum Outgoing {
-    Frame(Arc<str>),
+    /// An event's shared frame, and when it was sequenced.
+    Frame(Arc<str>, Instant),
     Text(String),
 }
 
@@ -110,7 +111,7 @@ impl Outlet {
         if !admitted {
             return true;
         }
-        self.push(Outgoing::Frame(event.frame.clone()), event.frame.len())
+        self.push(Outgoing::Frame(event.frame.clone(), event.sequenced_at), event.frame.len())
     }
 
     /// A reply to a command (`ack` or `error`), counted against the same budget.
@@ -305,13 +306,18 @@ async fn serve(state: web::Data<AppState>, mut conn: WsConn, live: Opened) {
             _ = outlet.alarm.notified() => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
             out = rx.recv() => {
                 let Some(out) = out else { break None };
-                let text: &str = match &out {
-                    Outgoing::Frame(f) => f,
-                    Outgoing::Text(t) => t,
+                let (text, sequenced_at): (&str, _) = match &out {
+                    Outgoing::Frame(f, at) => (f, Some(*at)),
+                    Outgoing::Text(t) => (t, None),
                 };
                 let len = text.len();
                 match tokio::time::timeout(client_timeout, conn.text(text)).await {
-                    Ok(Ok(())) => { outlet.pending.fetch_sub(len, Ordering::AcqRel); }
+                    Ok(Ok(())) => {
+                        outlet.pending.fetch_sub(len, Ordering::AcqRel);
+                        if let Some(at) = sequenced_at {
+                            state.metrics.observe("pytake_event_frame_lag_seconds", at.elapsed());
+                        }
+                    }
                     Ok(Err(_)) => break None,
                     Err(_) => break Some((CLOSE_SLOW_CONSUMER, "slow consumer")),
                 }

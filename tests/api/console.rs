@@ -490,6 +490,14 @@ async fn agents_see_their_departments_queue_and_their_own_conversations_live() {
     let note = messages.iter().find(|m| m["text"] == "VIP, be nice").expect("the note");
     assert_eq!(note["is_internal_note"], true);
     assert!(fake.accepted().iter().all(|r| r.text() != "VIP, be nice"));
+    // Ops see how long events take from sequencing to the sockets.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let lagged: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pytake_event_frame_lag_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the frame lag histogram");
+    assert!(lagged >= boss.seen.len() as u64 - 1, "{lagged} frames timed, the admin alone read {}", boss.seen.len());
 }
 
 #[actix_web::test]

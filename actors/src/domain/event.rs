@@ -27,6 +27,8 @@ pub struct OrgEvent {
     pub data: Value,
     /// The socket frame `{"type", "seq", "data"}`, serialized once.
     pub frame: Arc<str>,
+    /// When this node sequenced it (sockets report how long it took to reach them).
+    pub sequenced_at: std::time::Instant,
 }
 
 #[derive(Serialize)]
@@ -48,6 +50,7 @@ impl OrgEvent {
             conversation_id: draft.conversation_id,
             data: draft.data,
             frame: frame.into(),
+            sequenced_at: std::time::Instant::now(),
         }
     }
 }
