@@ -98,6 +98,13 @@ async fn pass(state: &AppState, org: OrgId) -> Result<(), ApiError> {
             data: json!({"conversation_id": conversation, "queue_id": queue, "at": now}),
         });
     }
+    let available = state.live.presence.available(org);
+    // No agent to give work to and no queue to overflow: reading the backlog would change nothing
+    // (a burst of new conversations kicks a pass each; with nobody available they were reading up
+    // to 500 queued conversations apiece).
+    if available.is_empty() && !queues::any_overflow(&mut c, org).await? {
+        return Ok(());
+    }
     let backlog = conversations::queued(&mut c, org, None, BACKLOG_PER_PASS).await?;
     let mut queue_rows = HashMap::new();
     for q in backlog.iter().filter_map(|r| r.queue_id).collect::<HashSet<_>>() {
@@ -108,7 +115,6 @@ async fn pass(state: &AppState, org: OrgId) -> Result<(), ApiError> {
     drop(c);
     let backlog = overflow(state, org, backlog, &queue_rows).await?;
 
-    let available = state.live.presence.available(org);
     if available.is_empty() || backlog.is_empty() {
         return Ok(());
     }

@@ -166,6 +166,18 @@ pub async fn departments_of(c: &mut dyn Conn, org: OrgId, user: Uuid) -> Result<
     )?)
 }
 
+/// Whether any queue of `org` overflows into another (a full queue moves conversations out).
+pub async fn any_overflow(c: &mut dyn Conn, org: OrgId) -> Result<bool, StoreError> {
+    Ok(sql_scalar!(
+        c,
+        fetch_one,
+        i64,
+        "SELECT COUNT(*) FROM queues WHERE organization_id = $1 AND deleted_at IS NULL
+           AND max_size IS NOT NULL AND overflow_queue_id IS NOT NULL",
+        org.as_uuid()
+    )? > 0)
+}
+
 pub async fn insert_queue(c: &mut dyn Conn, q: &QueueRow) -> Result<(), StoreError> {
     sql_exec!(
         c,
