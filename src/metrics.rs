@@ -55,7 +55,12 @@ impl Metrics {
 
     /// Records a duration in the histogram `name` (seconds).
     pub fn observe(&self, name: &'static str, d: Duration) {
-        self.histograms.entry(name).or_default().observe(d);
+        // A shared read of the map's shard once the histogram exists (some are observed per
+        // socket frame, 100,000 times a second in the fan-out benchmark).
+        match self.histograms.get(name) {
+            Some(h) => h.observe(d),
+            None => self.histograms.entry(name).or_default().observe(d),
+        }
     }
 
     /// Renders everything, plus the given live values `(name, help, value)`; names ending in

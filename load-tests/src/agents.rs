@@ -401,7 +401,8 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     result.frame_seconds = frame_timeline.seconds();
     result.ack_seconds = ack_timeline.seconds();
     result.ack_latency = ack_timeline.percentiles();
-    result.server_item_latency_ms = api.actor_health().await.map(|h| h["actors"]["item_latency_ms"].clone()).unwrap_or_default();
+    result.server_item_latency_ms =
+        api.actor_health().await.map(|h| h["actors"]["item_latency_ms"].clone()).unwrap_or_default();
     println!(
         "latency: {} frames on {} sockets at {}/s: p50 {} ms, p99 {} ms (after {} s: p50 {} ms, p99 {} ms); acks p50 {} ms, p99 {} ms; server arrival to committed {}",
         result.frames_timed,
