@@ -6,11 +6,11 @@
 use super::{ConnRef, Db, StoreError};
 use std::time::Duration;
 
-/// Tables changed by more rows than `max(MIN_CHANGES, rows at the last analysis)` since then, among
+/// Tables changed by at least `max(MIN_CHANGES, rows at the last analysis)` rows since then, among
 /// those this role may analyze (an owner's or a superuser's; another table's ANALYZE would only warn,
 /// every round).
 const STALE_TABLES: &str = "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-     WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > GREATEST($1, c.reltuples)
+     WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze >= GREATEST($1, c.reltuples)
        AND pg_has_role(current_user, c.relowner, 'MEMBER')
      ORDER BY s.relname";
 
