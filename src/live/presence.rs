@@ -17,6 +17,8 @@ struct AgentPresence {
     /// Bumped on every disconnect: a grace timer acts only if nothing happened since it started.
     generation: u64,
     offline_since: Option<Instant>,
+    /// Given work by automatic assignment (an `agent`; org_admins take it when they choose).
+    assignable: bool,
 }
 
 /// A status that is not one of [`STATUSES`].
@@ -35,16 +37,19 @@ fn canonical(status: &str) -> &'static str {
 
 impl Presence {
     /// A socket opened. Returns the status when it changed (a returning agent is `available`
-    /// unless they had chosen busy or away).
-    pub fn connect(&self, org: OrgId, user: Uuid, stored: &str) -> Option<&'static str> {
+    /// unless they had chosen busy or away). `assignable`: the user is an agent, whom automatic
+    /// assignment may give work to.
+    pub fn connect(&self, org: OrgId, user: Uuid, stored: &str, assignable: bool) -> Option<&'static str> {
         let mut entry = self.agents.entry((org, user)).or_insert_with(|| AgentPresence {
             status: "offline",
             sessions: 0,
             generation: 0,
             offline_since: None,
+            assignable: false,
         });
         entry.sessions += 1;
         entry.generation += 1;
+        entry.assignable = assignable;
         entry.offline_since = None;
         if entry.status == "offline" {
             let chosen = canonical(stored);
@@ -88,6 +93,7 @@ impl Presence {
             sessions: 0,
             generation: 0,
             offline_since: None,
+            assignable: false,
         });
         if entry.status == status {
             return Ok(None);
@@ -101,12 +107,12 @@ impl Presence {
         self.agents.get(&(org, user)).map_or("offline", |e| e.status)
     }
 
-    /// Connected agents of `org` who are available.
+    /// Connected agents of `org` who are available for automatic assignment (role `agent`).
     pub fn available(&self, org: OrgId) -> Vec<Uuid> {
         let mut v: Vec<Uuid> = self
             .agents
             .iter()
-            .filter(|e| e.key().0 == org && e.sessions > 0 && e.status == "available")
+            .filter(|e| e.key().0 == org && e.sessions > 0 && e.status == "available" && e.assignable)
             .map(|e| e.key().1)
             .collect();
         v.sort();
@@ -137,8 +143,12 @@ mod tests {
         let org = OrgId::assume_verified(Uuid::now_v7());
         let user = Uuid::now_v7();
         let p = Presence::default();
-        assert_eq!(p.connect(org, user, "offline"), Some("available"));
-        assert_eq!(p.connect(org, user, "offline"), None, "a second tab changes nothing");
+        assert_eq!(p.connect(org, user, "offline", true), Some("available"));
+        assert_eq!(p.available(org), vec![user]);
+        let admin = Uuid::now_v7();
+        assert_eq!(p.connect(org, admin, "available", false), Some("available"));
+        assert_eq!(p.available(org), vec![user], "an org_admin is not given work automatically");
+        assert_eq!(p.connect(org, user, "offline", true), None, "a second tab changes nothing");
         assert_eq!(p.disconnect(org, user), None, "one socket is still open");
         let generation = p.disconnect(org, user).expect("last socket");
         assert_eq!(p.available(org), Vec::<Uuid>::new(), "no socket: not offered work");
@@ -147,10 +157,10 @@ mod tests {
         assert!(p.still_offline(org, user, generation));
         // A reconnect inside the grace period cancels the expiry.
         let generation = {
-            p.connect(org, user, "busy");
+            p.connect(org, user, "busy", true);
             p.disconnect(org, user).expect("last")
         };
-        p.connect(org, user, "busy");
+        p.connect(org, user, "busy", true);
         assert!(!p.expire(org, user, generation));
         assert_eq!(p.set(org, user, "away"), Ok(Some("away")));
         assert_eq!(p.set(org, user, "sleeping"), Err(UnknownStatus("sleeping".into())));

@@ -247,7 +247,7 @@ async fn open(state: &web::Data<AppState>, conn: &mut WsConn) -> Option<Opened> 
             c.connected(principal.org, principal.user_id).await;
         }
         let stored = stored_status(state, &principal).await;
-        match state.live.presence.connect(principal.org, principal.user_id, &stored) {
+        match state.live.presence.connect(principal.org, principal.user_id, &stored, principal.role == Role::Agent) {
             Some(changed) => {
                 super::announce_presence(state, principal.org, principal.user_id, changed).await;
                 changed
