@@ -90,7 +90,11 @@ impl Assigner {
 async fn pass(state: &AppState, org: OrgId) -> Result<(), ApiError> {
     let now = state.now();
     let mut c = state.db.conn().await?;
-    for (conversation, queue) in conversations::mark_sla_breaches(&mut c, org, now).await? {
+    // A burst of new conversations kicks a pass each: what the organization's queues do not ask for
+    // is not read (the SLA check and the backlog each read every queued conversation).
+    let duties = queues::duties(&mut c, org).await?;
+    let breaches = if duties.sla { conversations::mark_sla_breaches(&mut c, org, now).await? } else { Vec::new() };
+    for (conversation, queue) in breaches {
         state.registry.publish(EventDraft {
             org,
             event_type: "sla.breached",
@@ -99,10 +103,8 @@ async fn pass(state: &AppState, org: OrgId) -> Result<(), ApiError> {
         });
     }
     let available = state.live.presence.available(org);
-    // No agent to give work to and no queue to overflow: reading the backlog would change nothing
-    // (a burst of new conversations kicks a pass each; with nobody available they were reading up
-    // to 500 queued conversations apiece).
-    if available.is_empty() && !queues::any_overflow(&mut c, org).await? {
+    // No agent to give work to and no queue to overflow: reading the backlog would change nothing.
+    if available.is_empty() && !duties.overflow {
         return Ok(());
     }
     let backlog = conversations::queued(&mut c, org, None, BACKLOG_PER_PASS).await?;

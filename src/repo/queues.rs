@@ -166,16 +166,26 @@ pub async fn departments_of(c: &mut dyn Conn, org: OrgId, user: Uuid) -> Result<
     )?)
 }
 
-/// Whether any queue of `org` overflows into another (a full queue moves conversations out).
-pub async fn any_overflow(c: &mut dyn Conn, org: OrgId) -> Result<bool, StoreError> {
-    Ok(sql_scalar!(
+/// What an assignment pass has to look at for `org`'s queues.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDuties {
+    /// Some queue has an SLA (breaches must be looked for).
+    pub sla: bool,
+    /// Some queue overflows into another (a full queue moves conversations out).
+    pub overflow: bool,
+}
+
+pub async fn duties(c: &mut dyn Conn, org: OrgId) -> Result<QueueDuties, StoreError> {
+    let (sla, overflow): (i64, i64) = sql_as!(
         c,
         fetch_one,
-        i64,
-        "SELECT COUNT(*) FROM queues WHERE organization_id = $1 AND deleted_at IS NULL
-           AND max_size IS NOT NULL AND overflow_queue_id IS NOT NULL",
+        (i64, i64),
+        "SELECT CAST(COUNT(sla_minutes) AS BIGINT),
+                CAST(COUNT(CASE WHEN max_size IS NOT NULL AND overflow_queue_id IS NOT NULL THEN 1 END) AS BIGINT)
+         FROM queues WHERE organization_id = $1 AND deleted_at IS NULL",
         org.as_uuid()
-    )? > 0)
+    )?;
+    Ok(QueueDuties { sla: sla > 0, overflow: overflow > 0 })
 }
 
 pub async fn insert_queue(c: &mut dyn Conn, q: &QueueRow) -> Result<(), StoreError> {
