@@ -9,7 +9,7 @@
 
 use crate::api::Api;
 use crate::chart::Timeline;
-use crate::report::{Percentiles, histogram, percentiles, write_json};
+use crate::report::{Percentiles, write_json};
 use futures_util::{SinkExt, StreamExt};
 use pytake_load::fake_graph::sign;
 use rand::Rng;
@@ -350,16 +350,12 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
 
     // 2. Webhook -> frame latency.
     let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let latency = Arc::new(Mutex::new(histogram()));
-    let warm_latency = Arc::new(Mutex::new(histogram()));
     let timed = Arc::new(AtomicU64::new(0));
     let start = Instant::now() + Duration::from_millis(200);
-    let warm_from = start + Duration::from_secs(args.warmup);
     let frame_timeline = Arc::new(Timeline::new(start));
     let ack_timeline = Arc::new(Timeline::new(start));
     let on_frame: FrameHook = {
-        let (sent_at, latency, timed) = (sent_at.clone(), latency.clone(), timed.clone());
-        let (warm_latency, frame_timeline) = (warm_latency.clone(), frame_timeline.clone());
+        let (sent_at, timed, frame_timeline) = (sent_at.clone(), timed.clone(), frame_timeline.clone());
         Arc::new(move |f: &Value| {
             if f["type"] != "message.created" {
                 return;
@@ -373,10 +369,6 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
             let at = sent_at.lock().ok().and_then(|s| s.get(seq).copied());
             if let Some(at) = at {
                 let micros = now.saturating_duration_since(at).as_micros() as u64;
-                let _ = latency.lock().map(|mut h| h.saturating_record(micros.max(1)));
-                if at >= warm_from {
-                    let _ = warm_latency.lock().map(|mut h| h.saturating_record(micros.max(1)));
-                }
                 frame_timeline.record(at, now, micros);
                 timed.fetch_add(1, Ordering::Relaxed);
             }
@@ -396,8 +388,8 @@ pub async fn run(args: Args) -> Result<bool, BoxError> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     watchers.close().await;
     result.frames_timed = timed.load(Ordering::Relaxed);
-    result.frame_latency = latency.lock().map(|h| percentiles(&h)).unwrap_or_default();
-    result.frame_latency_after_warmup = warm_latency.lock().map(|h| percentiles(&h)).unwrap_or_default();
+    result.frame_latency = frame_timeline.percentiles();
+    result.frame_latency_after_warmup = frame_timeline.percentiles_since(args.warmup as usize);
     result.frame_seconds = frame_timeline.seconds();
     result.ack_seconds = ack_timeline.seconds();
     result.ack_latency = ack_timeline.percentiles();

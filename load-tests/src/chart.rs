@@ -53,9 +53,14 @@ impl Timeline {
 
     /// The whole run's latency percentiles (every second's samples together).
     pub fn percentiles(&self) -> crate::report::Percentiles {
+        self.percentiles_since(0)
+    }
+
+    /// Latency percentiles of the operations meant to start from second `first` of the run on.
+    pub fn percentiles_since(&self, first: usize) -> crate::report::Percentiles {
         let mut all = histogram();
         if let Ok(s) = self.seconds.lock() {
-            for (h, _) in s.iter() {
+            for (h, _) in s.iter().skip(first) {
                 let _ = all.add(h);
             }
         }

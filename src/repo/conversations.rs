@@ -565,7 +565,7 @@ pub async fn mark_sla_breaches(
         (Uuid, Uuid, DateTime<Utc>, i32),
         "SELECT v.id, q.id, v.queued_at, q.sla_minutes FROM conversations v JOIN queues q ON q.id = v.queue_id
          WHERE v.organization_id = $1 AND v.status = 'queued' AND v.sla_breached_at IS NULL AND q.sla_minutes IS NOT NULL
-           AND v.queued_at IS NOT NULL",
+           AND q.deleted_at IS NULL AND v.queued_at IS NOT NULL",
         org.as_uuid()
     )?;
     let mut breached = Vec::new();
