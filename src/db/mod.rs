@@ -27,6 +27,23 @@ pub fn like_contains(needle: &str) -> String {
     out
 }
 
+/// PostgreSQL: `UNNEST($first::type[], ...) AS alias(name, ...)` over `columns` (name, element type):
+/// one array parameter per column, so a statement of any number of rows is one prepared statement.
+pub fn pg_unnest(alias: &str, columns: &[(&str, &str)], first: usize) -> String {
+    let arrays: Vec<String> = columns.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", first + i)).collect();
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    format!("UNNEST({}) AS {alias}({})", arrays.join(", "), names.join(", "))
+}
+
+/// Adds one parameter to PostgreSQL arguments built by hand (statements assembled from shared parts).
+pub fn pg_push<T>(args: &mut sqlx::postgres::PgArguments, value: T) -> Result<(), StoreError>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + 'static,
+{
+    use sqlx::Arguments;
+    args.add(value).map_err(|e| StoreError::Sqlx(sqlx::Error::Encode(e)))
+}
+
 /// `($1, ..., $k), ($k+1, ...)`: `rows` tuples of `columns` numbered placeholders, each followed by
 /// `tail(row)` inside its parentheses (constants, or a placeholder shared by every row).
 pub fn placeholders(rows: usize, columns: usize, tail: impl Fn(usize) -> String) -> String {

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use pytake_actors::OrgId;
 use pytake_actors::domain::conversation::{ConversationRecord, ConversationStatus};
 use serde_json::Value;
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -387,6 +389,78 @@ pub async fn delete_new(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<(), St
     Ok(())
 }
 
+/// The arrays of a PostgreSQL versioned update, in the order [`pg_bind_versioned`] binds them.
+const PG_VERSIONED_COLUMNS: [(&str, &str); 19] = [
+    ("id", "uuid"),
+    ("organization_id", "uuid"),
+    ("version", "int8"),
+    ("status", "text"),
+    ("is_bot_active", "bool"),
+    ("assigned_agent_id", "uuid"),
+    ("department_id", "uuid"),
+    ("queue_id", "uuid"),
+    ("priority", "int4"),
+    ("queued_at", "timestamptz"),
+    ("last_message_at", "timestamptz"),
+    ("last_inbound_at", "timestamptz"),
+    ("window_expires_at", "timestamptz"),
+    ("unread_count", "int4"),
+    ("flow_id", "uuid"),
+    ("flow_version_id", "uuid"),
+    ("flow_state", "text"),
+    ("closed_at", "timestamptz"),
+    ("handoff_note", "text"),
+];
+
+/// How many arrays [`pg_bind_versioned`] binds.
+pub(crate) const PG_VERSIONED_ARRAYS: usize = PG_VERSIONED_COLUMNS.len();
+
+/// PostgreSQL: the versioned update of many conversations (of any organizations), `updated_at` from
+/// placeholder `$now`, the rows' arrays from `$first` on (bound by [`pg_bind_versioned`]). A row
+/// whose version moved on updates nothing. No RETURNING: callers add what they need.
+pub(crate) fn pg_update_versioned_sql(now: usize, first: usize) -> String {
+    format!(
+        "UPDATE conversations SET status = v.status, is_bot_active = v.is_bot_active, assigned_agent_id = v.assigned_agent_id,
+             department_id = v.department_id, queue_id = v.queue_id, priority = v.priority, queued_at = v.queued_at,
+             last_message_at = v.last_message_at, last_inbound_at = v.last_inbound_at, window_expires_at = v.window_expires_at,
+             unread_count = v.unread_count, flow_id = v.flow_id, flow_version_id = v.flow_version_id,
+             flow_state = v.flow_state::jsonb, closed_at = COALESCE(v.closed_at, conversations.closed_at),
+             handoff_note = v.handoff_note, version = conversations.version + 1, updated_at = ${now}
+         FROM {}
+         WHERE conversations.organization_id = v.organization_id AND conversations.id = v.id AND conversations.version = v.version",
+        crate::db::pg_unnest("v", &PG_VERSIONED_COLUMNS, first)
+    )
+}
+
+/// Binds the arrays [`pg_update_versioned_sql`] reads (a closed conversation's `closed_at` is `now`).
+pub(crate) fn pg_bind_versioned(
+    args: &mut PgArguments,
+    rows: &[(OrgId, &ConversationRecord)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use crate::db::pg_push;
+    let closed_at = |r: &ConversationRecord| (r.status == ConversationStatus::Closed).then_some(now);
+    pg_push(args, rows.iter().map(|(_, r)| r.id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(o, _)| o.as_uuid()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.status.as_str().to_string()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.is_bot_active).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.assigned_agent_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.department_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.queue_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.priority).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.queued_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.last_message_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.last_inbound_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.window_expires_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.unread_count).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.flow_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.flow_version_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.flow_state.to_string()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| closed_at(r)).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|(_, r)| r.handoff_note.clone()).collect::<Vec<_>>())
+}
+
 /// Writes many records in one statement, each only if its stored version still equals its
 /// `version` (bumping it). Returns the ids written; the others conflicted.
 pub async fn update_versioned_many(
@@ -400,44 +474,13 @@ pub async fn update_versioned_many(
     let mut written = std::collections::HashSet::new();
     match c.conn() {
         ConnRef::Postgres(conn) => {
-            let got: Vec<Uuid> = sqlx::query_scalar(
-                "UPDATE conversations SET status = v.status, is_bot_active = v.is_bot_active, assigned_agent_id = v.assigned_agent_id,
-                     department_id = v.department_id, queue_id = v.queue_id, priority = v.priority, queued_at = v.queued_at,
-                     last_message_at = v.last_message_at, last_inbound_at = v.last_inbound_at, window_expires_at = v.window_expires_at,
-                     unread_count = v.unread_count, flow_id = v.flow_id, flow_version_id = v.flow_version_id,
-                     flow_state = v.flow_state::jsonb, closed_at = COALESCE(v.closed_at, conversations.closed_at),
-                     handoff_note = v.handoff_note, version = conversations.version + 1, updated_at = $2
-                 FROM UNNEST($3::uuid[], $4::int8[], $5::text[], $6::bool[], $7::uuid[], $8::uuid[], $9::uuid[], $10::int4[],
-                     $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::int4[], $16::uuid[], $17::uuid[],
-                     $18::text[], $19::timestamptz[], $20::text[])
-                     AS v(id, version, status, is_bot_active, assigned_agent_id, department_id, queue_id, priority, queued_at,
-                          last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id, flow_version_id, flow_state, closed_at,
-                          handoff_note)
-                 WHERE conversations.organization_id = $1 AND conversations.id = v.id AND conversations.version = v.version
-                 RETURNING conversations.id",
-            )
-            .bind(org.as_uuid())
-            .bind(now)
-            .bind(records.iter().map(|r| r.id).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.version).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.status.as_str().to_string()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.is_bot_active).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.assigned_agent_id).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.department_id).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.queue_id).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.priority).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.queued_at).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.last_message_at).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.last_inbound_at).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.window_expires_at).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.unread_count).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.flow_id).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.flow_version_id).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.flow_state.to_string()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| closed_at(r)).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.handoff_note.clone()).collect::<Vec<_>>())
-            .fetch_all(conn)
-            .await?;
+            static UPDATE_MANY: LazyLock<String> =
+                LazyLock::new(|| format!("{} RETURNING conversations.id", pg_update_versioned_sql(1, 2)));
+            let mut args = PgArguments::default();
+            crate::db::pg_push(&mut args, now)?;
+            let rows: Vec<(OrgId, &ConversationRecord)> = records.iter().map(|r| (org, *r)).collect();
+            pg_bind_versioned(&mut args, &rows, now)?;
+            let got: Vec<Uuid> = sqlx::query_scalar_with(UPDATE_MANY.as_str(), args).fetch_all(conn).await?;
             written.extend(got);
         }
         ConnRef::Sqlite(conn) => {

@@ -7,7 +7,9 @@ use pytake_actors::OrgId;
 use pytake_actors::domain::conversation::NewMessage;
 use pytake_actors::views::{MessageError, MessageView};
 use serde_json::Value;
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -276,8 +278,76 @@ pub async fn list(
     )?)
 }
 
-/// (conversation id, number id, message, id of the message it replies to)
-type MessageRowRef<'a> = (Uuid, Uuid, &'a NewMessage, Option<Uuid>);
+/// (organization, conversation id, number id, message, id of the message it replies to)
+pub(crate) type OrgMessageRow<'a> = (OrgId, Uuid, Uuid, &'a NewMessage, Option<Uuid>);
+
+/// The arrays of a PostgreSQL message insert, in the order [`pg_bind_rows`] binds them.
+const PG_MESSAGE_COLUMNS: [(&str, &str); 20] = [
+    ("id", "uuid"),
+    ("organization_id", "uuid"),
+    ("conversation_id", "uuid"),
+    ("number_id", "uuid"),
+    ("direction", "text"),
+    ("sender_type", "text"),
+    ("sender_user_id", "uuid"),
+    ("wamid", "text"),
+    ("message_type", "text"),
+    ("text", "text"),
+    ("content", "text"),
+    ("status", "text"),
+    ("error_code", "int4"),
+    ("error_title", "text"),
+    ("reply_to_wamid", "text"),
+    ("reply_to_message_id", "uuid"),
+    ("client_id", "text"),
+    ("is_internal_note", "bool"),
+    ("wa_timestamp", "timestamptz"),
+    ("created_at", "timestamptz"),
+];
+
+/// PostgreSQL: the insert of many messages (of any organizations), their arrays from placeholder
+/// `$first` on (bound by [`pg_bind_rows`]). No conflict clause: callers add theirs.
+pub(crate) fn pg_insert_rows_sql(first: usize) -> String {
+    format!(
+        "INSERT INTO messages (id, organization_id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid,
+             message_type, text, content, status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id,
+             is_internal_note, wa_timestamp, created_at, updated_at)
+         SELECT u.id, u.organization_id, u.conversation_id, u.number_id, u.direction, u.sender_type, u.sender_user_id, u.wamid,
+             u.message_type, u.text, u.content::jsonb, u.status, u.error_code, u.error_title, u.reply_to_wamid, u.reply_to_message_id,
+             u.client_id, u.is_internal_note, u.wa_timestamp, u.created_at, u.created_at
+         FROM {}",
+        crate::db::pg_unnest("u", &PG_MESSAGE_COLUMNS, first)
+    )
+}
+
+/// Binds the arrays [`pg_insert_rows_sql`] reads.
+pub(crate) fn pg_bind_rows(args: &mut PgArguments, rows: &[OrgMessageRow]) -> Result<(), StoreError> {
+    use crate::db::pg_push;
+    let text = |f: &dyn Fn(&NewMessage) -> Option<String>| rows.iter().map(|r| f(r.3)).collect::<Vec<_>>();
+    pg_push(args, rows.iter().map(|r| r.3.id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.0.as_uuid()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.1).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2).collect::<Vec<_>>())?;
+    pg_push(args, text(&|m| Some(m.direction.as_str().to_string())))?;
+    pg_push(args, text(&|m| Some(m.sender_type.as_str().to_string())))?;
+    pg_push(args, rows.iter().map(|r| r.3.sender_user_id).collect::<Vec<_>>())?;
+    pg_push(args, text(&|m| m.wamid.clone()))?;
+    pg_push(args, text(&|m| Some(m.message_type.clone())))?;
+    pg_push(args, text(&|m| m.text.clone()))?;
+    pg_push(args, text(&|m| Some(m.content.to_string())))?;
+    pg_push(args, text(&|m| Some(m.status.as_str().to_string())))?;
+    pg_push(
+        args,
+        rows.iter().map(|r| r.3.error.as_ref().map(|(code, _)| i32::try_from(*code).unwrap_or(i32::MAX))).collect::<Vec<_>>(),
+    )?;
+    pg_push(args, text(&|m| m.error.as_ref().map(|(_, t)| t.clone())))?;
+    pg_push(args, text(&|m| m.reply_to_wamid.clone()))?;
+    pg_push(args, rows.iter().map(|r| r.4).collect::<Vec<_>>())?;
+    pg_push(args, text(&|m| m.client_id.clone()))?;
+    pg_push(args, rows.iter().map(|r| r.3.is_internal_note).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.3.wa_timestamp).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.3.created_at).collect::<Vec<_>>())
+}
 
 /// Stores many messages in one statement; returns the ids actually stored (a duplicate wamid or
 /// client id stores nothing for that row).
@@ -291,44 +361,12 @@ pub async fn insert_many(
     let mut stored = std::collections::HashSet::new();
     match c.conn() {
         ConnRef::Postgres(conn) => {
-            let col = |f: &dyn Fn(&MessageRowRef) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-            let got: Vec<Uuid> = sqlx::query_scalar(
-                "INSERT INTO messages (id, organization_id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid,
-                     message_type, text, content, status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id,
-                     is_internal_note, wa_timestamp, created_at, updated_at)
-                 SELECT u.id, $1, u.conversation_id, u.number_id, u.direction, u.sender_type, u.sender_user_id, u.wamid, u.message_type,
-                     u.text, u.content::jsonb, u.status, u.error_code, u.error_title, u.reply_to_wamid, u.reply_to_message_id, u.client_id,
-                     u.is_internal_note, u.wa_timestamp, u.created_at, u.created_at
-                 FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[],
-                     $11::text[], $12::text[], $13::int4[], $14::text[], $15::text[], $16::uuid[], $17::text[], $18::bool[],
-                     $19::timestamptz[], $20::timestamptz[])
-                     AS u(id, conversation_id, number_id, direction, sender_type, sender_user_id, wamid, message_type, text, content,
-                          status, error_code, error_title, reply_to_wamid, reply_to_message_id, client_id, is_internal_note,
-                          wa_timestamp, created_at)
-                 ON CONFLICT DO NOTHING RETURNING id",
-            )
-            .bind(org.as_uuid())
-            .bind(rows.iter().map(|r| r.2.id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind(col(&|r| Some(r.2.direction.as_str().to_string())))
-            .bind(col(&|r| Some(r.2.sender_type.as_str().to_string())))
-            .bind(rows.iter().map(|r| r.2.sender_user_id).collect::<Vec<_>>())
-            .bind(col(&|r| r.2.wamid.clone()))
-            .bind(col(&|r| Some(r.2.message_type.clone())))
-            .bind(col(&|r| r.2.text.clone()))
-            .bind(col(&|r| Some(r.2.content.to_string())))
-            .bind(col(&|r| Some(r.2.status.as_str().to_string())))
-            .bind(rows.iter().map(|r| error_code(r.2)).collect::<Vec<_>>())
-            .bind(col(&|r| r.2.error.as_ref().map(|(_, t)| t.clone())))
-            .bind(col(&|r| r.2.reply_to_wamid.clone()))
-            .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
-            .bind(col(&|r| r.2.client_id.clone()))
-            .bind(rows.iter().map(|r| r.2.is_internal_note).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.wa_timestamp).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.created_at).collect::<Vec<_>>())
-            .fetch_all(conn)
-            .await?;
+            static INSERT_MANY: LazyLock<String> =
+                LazyLock::new(|| format!("{} ON CONFLICT DO NOTHING RETURNING id", pg_insert_rows_sql(1)));
+            let mut args = PgArguments::default();
+            let rows: Vec<OrgMessageRow> = rows.iter().map(|&(conv, number, m, reply)| (org, conv, number, m, reply)).collect();
+            pg_bind_rows(&mut args, &rows)?;
+            let got: Vec<Uuid> = sqlx::query_scalar_with(INSERT_MANY.as_str(), args).fetch_all(conn).await?;
             stored.extend(got);
         }
         ConnRef::Sqlite(conn) => {

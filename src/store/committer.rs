@@ -5,6 +5,7 @@
 //! per-conversation ordering is untouched. If a batch fails unexpectedly it is rolled back and its
 //! operations retried one transaction each, so one bad operation cannot fail the others.
 
+use super::single_statement::{self, Attempt};
 use super::steps::{self, ChangesOutcome, StatusOutcome};
 use crate::db::{Db, DbTx, StoreError};
 use crate::metrics::Metrics;
@@ -150,6 +151,11 @@ impl Worker {
             };
             self.metrics.add("pytake_commit_ops_total", kind, 1);
         }
+        let batch = self.commit_single_statement(batch).await;
+        if batch.is_empty() {
+            self.metrics.observe("pytake_commit_batch_seconds", started.elapsed());
+            return;
+        }
         match self.run_batch(&batch).await {
             Ok(results) => {
                 self.metrics.observe("pytake_commit_batch_seconds", started.elapsed());
@@ -176,6 +182,46 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// On PostgreSQL, commits the batch's change sets that [`single_statement::fits`] in one
+    /// statement and answers them; returns the operations still to commit (all of them when the
+    /// statement wrote nothing).
+    async fn commit_single_statement(&self, batch: Vec<Op>) -> Vec<Op> {
+        let Db::Postgres(pool) = &self.db else { return batch };
+        let fits = |op: &Op| matches!(op, Op::Changes { changes, .. } if single_statement::fits(changes));
+        if !batch.iter().any(fits) {
+            return batch;
+        }
+        let (simple, rest): (Vec<Op>, Vec<Op>) = batch.into_iter().partition(fits);
+        let sets: Vec<(&ConversationKey, &Changes)> = simple
+            .iter()
+            .filter_map(|op| match op {
+                Op::Changes { key, changes, .. } => Some((key, changes.as_ref())),
+                _ => None,
+            })
+            .collect();
+        let attempt = match pool.acquire().await {
+            Ok(mut conn) => single_statement::commit(&mut conn, &sets, self.clock.now()).await,
+            Err(e) => Err(e.into()),
+        };
+        let outcome = match attempt {
+            Ok(Attempt::Committed(outcomes)) => {
+                self.metrics.add("pytake_commit_single_statement_total", "committed", 1);
+                for (op, outcome) in simple.into_iter().zip(outcomes) {
+                    op.answer(Ok(Done::Changes(outcome)));
+                }
+                return rest;
+            }
+            Ok(Attempt::Incomplete) => "incomplete",
+            Err(e) => {
+                tracing::warn!(error = %e, size = sets.len(), "a single-statement commit failed; committing its change sets in a transaction");
+                "failed"
+            }
+        };
+        self.metrics.add("pytake_commit_single_statement_total", outcome, 1);
+        drop(sets);
+        simple.into_iter().chain(rest).collect()
     }
 
     async fn run_batch(&self, batch: &[Op]) -> Result<Vec<Done>, StoreError> {

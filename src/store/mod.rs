@@ -7,6 +7,7 @@
 pub mod committer;
 pub mod hydrate;
 pub mod routing;
+pub mod single_statement;
 pub mod steps;
 
 use crate::db::Backend;

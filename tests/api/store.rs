@@ -30,29 +30,35 @@ fn new_message(wamid: &str, text: &str) -> NewMessage {
     }
 }
 
-#[actix_web::test]
-async fn each_change_set_in_a_batch_gets_its_own_outcome() {
-    let app = spawn_app().await;
-    let t = app.tenant("batch").await;
+/// Four conversations, each with a pending item (the fourth already processed) to commit against.
+struct Fixture {
+    org: OrgId,
+    number_id: Uuid,
+    records: Vec<ConversationRecord>,
+    items: Vec<inbox::NewInboxItem>,
+}
+
+const CONTACTS: [&str; 4] = ["111", "222", "333", "444"];
+
+async fn four_conversations(app: &TestApp, slug: &str) -> Fixture {
+    let t = app.tenant(slug).await;
     let number = app.create_number(&t.admin.token, PNID, Some(APP_SECRET)).await;
     let number_id: Uuid = number["id"].as_str().unwrap().parse().unwrap();
-    for (i, contact) in ["111", "222", "333", "444"].iter().enumerate() {
+    for (i, contact) in CONTACTS.iter().enumerate() {
         app.deliver(&text_delivery(PNID, contact, &format!("wamid.seed{i}"), "seed"), APP_SECRET).await.expect(200);
     }
     app.drained().await;
     #[allow(clippy::disallowed_methods)]
     let org = OrgId::assume_verified(t.org_id.parse().unwrap());
-    let key = |wa: &str| ConversationKey { org, number_id, contact_wa_id: wa.into() };
     let mut records = Vec::new();
     let mut c = app.state.db.conn().await.unwrap();
-    for wa in ["111", "222", "333", "444"] {
+    for wa in CONTACTS {
         let contact = contacts::find_by_wa_id(&mut c, org, wa).await.unwrap().unwrap();
         records.push(
             conversations::find_open(&mut c, org, number_id, contact.id).await.unwrap().unwrap().record().unwrap(),
         );
     }
     drop(c);
-    let (r1, r2, r3, r4) = (&records[0], &records[1], &records[2], &records[3]);
     // Four pending items to claim.
     let delivery = pytake::repo::inbox::DeliveryRow {
         id: Uuid::now_v7(),
@@ -84,71 +90,129 @@ async fn each_change_set_in_a_batch_gets_its_own_outcome() {
     // The fourth item is already processed.
     inbox::mark_done(&mut tx, items[3].id, None, chrono::Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
+    Fixture { org, number_id, records, items }
+}
 
-    let update = |r: &ConversationRecord, version: i64| {
-        let mut r = r.clone();
-        r.unread_count += 1;
-        r.version = version;
-        Some(ConversationWrite::Update(r))
-    };
-    let ok = Changes {
-        inbox_item: Some(items[0].id),
-        contact: None,
-        conversation: update(r1, r1.version),
-        messages: vec![new_message("wamid.ok", "fresh")],
-        ..Default::default()
-    };
-    let stale = Changes {
-        inbox_item: Some(items[1].id),
-        contact: None,
-        conversation: update(r2, r2.version + 7),
-        messages: vec![new_message("wamid.stale", "stale")],
-        ..Default::default()
-    };
-    let duplicate = Changes {
-        inbox_item: Some(items[2].id),
-        contact: None,
-        conversation: update(r3, r3.version),
-        messages: vec![new_message("wamid.seed0", "dup")],
-        ..Default::default()
-    };
-    let claimed = Changes {
-        inbox_item: Some(items[3].id),
-        contact: None,
-        conversation: update(r4, r4.version),
-        messages: vec![new_message("wamid.late", "late")],
-        ..Default::default()
-    };
-    let (k1, k2, k3, k4) = (key("111"), key("222"), key("333"), key("444"));
-    let sets = vec![(&k1, &ok), (&k2, &stale), (&k3, &duplicate), (&k4, &claimed)];
+impl Fixture {
+    fn keys(&self) -> Vec<ConversationKey> {
+        CONTACTS
+            .iter()
+            .map(|wa| ConversationKey { org: self.org, number_id: self.number_id, contact_wa_id: (*wa).into() })
+            .collect()
+    }
+
+    /// One more unread message on a conversation, as an actor that read `version` would write it.
+    fn update(&self, conversation: usize, item: usize, version: i64, wamid: &str) -> Changes {
+        let mut record = self.records[conversation].clone();
+        record.unread_count += 1;
+        record.version = version;
+        Changes {
+            inbox_item: Some(self.items[item].id),
+            contact: None,
+            conversation: Some(ConversationWrite::Update(record)),
+            messages: vec![new_message(wamid, wamid)],
+            ..Default::default()
+        }
+    }
+
+    /// A fresh change set, a stale one, one whose wamid is already stored, one whose item is done.
+    fn four_change_sets(&self) -> Vec<Changes> {
+        let v = |i: usize| self.records[i].version;
+        vec![
+            self.update(0, 0, v(0), "wamid.ok"),
+            self.update(1, 1, v(1) + 7, "wamid.stale"),
+            self.update(2, 2, v(2), "wamid.seed0"),
+            self.update(3, 3, v(3), "wamid.late"),
+        ]
+    }
+
+    /// Each change set got its own outcome, and only the fresh one left a trace.
+    async fn assert_only_the_fresh_one_committed(&self, app: &TestApp, outcomes: &[ChangesOutcome]) {
+        let fresh_version = self.records[0].version + 1;
+        assert!(
+            matches!(&outcomes[0], ChangesOutcome::Committed(c) if c.conversation.as_ref().unwrap().version == fresh_version)
+        );
+        assert!(matches!(outcomes[1], ChangesOutcome::Conflict));
+        assert!(matches!(outcomes[2], ChangesOutcome::AlreadyProcessed));
+        assert!(matches!(outcomes[3], ChangesOutcome::AlreadyProcessed));
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid IN ('wamid.ok')").await, 1);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid IN ('wamid.stale', 'wamid.late')").await, 0);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.seed0'").await, 1);
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:1' AND state = 'pending'").await,
+            1,
+            "the conflicted item is pending again"
+        );
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:2' AND state = 'done' AND last_error = 'duplicate message'").await, 1);
+        assert_eq!(unread(app, "111").await, 2);
+        assert_eq!(unread(app, "222").await, 1, "a conflicting update changed nothing");
+        assert_eq!(unread(app, "333").await, 1, "a duplicate changed nothing");
+    }
+}
+
+async fn unread(app: &TestApp, wa: &str) -> i64 {
+    app.scalar(&format!(
+        "SELECT CAST(v.unread_count AS BIGINT) FROM conversations v JOIN contacts k ON k.id = v.contact_id WHERE k.wa_id = '{wa}'"
+    ))
+    .await
+}
+
+#[actix_web::test]
+async fn each_change_set_in_a_batch_gets_its_own_outcome() {
+    let app = spawn_app().await;
+    let f = four_conversations(&app, "batch").await;
+    let keys = f.keys();
+    let changes = f.four_change_sets();
+    let sets: Vec<(&ConversationKey, &Changes)> = keys.iter().zip(&changes).collect();
     let mut tx = app.state.db.begin().await.unwrap();
     let outcomes = apply_changes_batch(&mut tx, &sets, chrono::Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
+    f.assert_only_the_fresh_one_committed(&app, &outcomes).await;
+}
 
-    assert!(
-        matches!(&outcomes[0], ChangesOutcome::Committed(c) if c.conversation.as_ref().unwrap().version == r1.version + 1)
-    );
-    assert!(matches!(outcomes[1], ChangesOutcome::Conflict));
-    assert!(matches!(outcomes[2], ChangesOutcome::AlreadyProcessed));
-    assert!(matches!(outcomes[3], ChangesOutcome::AlreadyProcessed));
-    // Effects: only the first change set left a trace.
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid IN ('wamid.ok')").await, 1);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid IN ('wamid.stale', 'wamid.late')").await, 0);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.seed0'").await, 1);
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:1' AND state = 'pending'").await,
-        1,
-        "the conflicted item is pending again"
-    );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:2' AND state = 'done' AND last_error = 'duplicate message'").await, 1);
-    let unread = |wa: &str| {
-        format!(
-            "SELECT CAST(v.unread_count AS BIGINT) FROM conversations v JOIN contacts k ON k.id = v.contact_id WHERE k.wa_id = '{wa}'"
-        )
+/// On PostgreSQL a batch of plain change sets (claim, conversation update, messages) is committed by
+/// one statement, all or nothing; when any of them cannot commit, the statement writes nothing and
+/// the batch is committed the general way. Either way each change set gets the outcome it would get
+/// alone, and a failed one leaves no trace.
+#[actix_web::test]
+async fn the_committer_gives_each_change_set_its_outcome_whichever_way_it_commits() {
+    use pytake::store::committer::{Committer, Op};
+    use std::sync::Arc;
+    let app = spawn_app().await;
+    let f = four_conversations(&app, "oneshot").await;
+    let metrics = Arc::new(pytake::metrics::Metrics::default());
+    let clock = Arc::new(pytake_actors::ports::SystemClock);
+    // One worker: the four change sets submitted together form one batch.
+    let committer = Committer::start(app.state.db.clone(), clock, metrics.clone(), 1, 128);
+    let submit = |key: ConversationKey, changes: Changes| {
+        let committer = committer.clone();
+        async move { committer.submit(|reply| Op::Changes { key, changes: Box::new(changes), reply }).await.unwrap() }
     };
-    assert_eq!(app.scalar(&unread("111")).await, 2);
-    assert_eq!(app.scalar(&unread("222")).await, 1, "a conflicting update changed nothing");
-    assert_eq!(app.scalar(&unread("333")).await, 1, "a duplicate changed nothing");
+    let mut pending = Vec::new();
+    for (key, changes) in f.keys().into_iter().zip(f.four_change_sets()) {
+        pending.push(submit(key, changes));
+    }
+    let outcomes = futures_util::future::join_all(pending).await;
+    f.assert_only_the_fresh_one_committed(&app, &outcomes).await;
+
+    // The conflicted item, retried with the version the actor reloads, commits.
+    let retry = f.update(1, 1, f.records[1].version, "wamid.retried");
+    let outcome = submit(f.keys()[1].clone(), retry).await;
+    assert!(
+        matches!(&outcome, ChangesOutcome::Committed(c) if c.conversation.as_ref().unwrap().version == f.records[1].version + 1)
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.retried'").await, 1);
+    assert_eq!(unread(&app, "222").await, 2);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:1' AND state = 'done'").await,
+        1
+    );
+    let single = |outcome| metrics.get("pytake_commit_single_statement_total", outcome);
+    if is_postgres() {
+        assert_eq!((single("incomplete"), single("committed"), single("failed")), (1, 1, 0));
+    } else {
+        assert_eq!((single("incomplete"), single("committed")), (0, 0), "SQLite commits in its writer transaction");
+    }
 }
 
 #[actix_web::test]
