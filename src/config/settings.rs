@@ -66,6 +66,9 @@ pub struct StorageSettings {
 pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
+    /// Connections opened at start and kept open (PostgreSQL; at most `max_connections`).
+    #[serde(default)]
+    pub min_connections: u32,
     pub acquire_timeout_secs: u64,
 }
 

@@ -130,9 +130,12 @@ impl Db {
             // which re-plans those statements. Forcing a fresh plan per execution instead cost a third
             // of PostgreSQL's CPU at 3,000 deliveries/s, most of it re-planning the foreign-key
             // checks of every inserted row.
+            // `min_connections` are opened (and kept open) ahead of the first burst: a connection
+            // opened under load costs its caller a handshake and a cold backend.
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections)
+                .min_connections(settings.min_connections.min(settings.max_connections))
                 .acquire_timeout(acquire)
                 .connect_with(options)
                 .await?;

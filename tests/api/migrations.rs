@@ -77,6 +77,7 @@ async fn sqlite_schema() -> Schema {
     let settings = pytake::config::DatabaseSettings {
         url: pytake::config::SecretString::new(format!("sqlite://{}/m.db", dir.path().display())),
         max_connections: 2,
+        min_connections: 0,
         acquire_timeout_secs: 5,
     };
     let db = pytake::db::Db::connect(&settings).await.unwrap();
@@ -110,6 +111,7 @@ async fn applied_schemas_match_the_written_ones() {
     let settings = pytake::config::DatabaseSettings {
         url: pytake::config::SecretString::new(url),
         max_connections: 2,
+        min_connections: 0,
         acquire_timeout_secs: 5,
     };
     let db = pytake::db::Db::connect(&settings).await.unwrap();
