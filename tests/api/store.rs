@@ -317,7 +317,7 @@ async fn a_table_that_outgrows_its_statistics_is_analyzed_again() {
         return;
     }
     let mut tx = db.begin().await.unwrap();
-    for sql in ["CREATE TABLE stats_probe (id INT)", "INSERT INTO stats_probe SELECT generate_series(1, 5000)"] {
+    for sql in ["CREATE TABLE stats_probe (id INT) WITH (autovacuum_enabled = false)", "INSERT INTO stats_probe SELECT generate_series(1, 5000)"] {
         pytake::sql_exec!(&mut tx, sql).unwrap();
     }
     tx.commit().await.unwrap();
@@ -331,6 +331,15 @@ async fn a_table_that_outgrows_its_statistics_is_analyzed_again() {
     })
     .await;
     assert_eq!(analyzed().await, 5000);
+    // A coarse sample (statistics target 10: at most 11 histogram bounds, not 101): the keeper's
+    // analyses must stay cheap next to the traffic that grows the table.
+    let bounds = "SELECT COALESCE(array_length(histogram_bounds::text::text[], 1), 0)::BIGINT FROM pg_stats WHERE tablename = 'stats_probe' AND attname = 'id'";
+    assert!((2..=11).contains(&app.scalar(bounds).await), "{}", app.scalar(bounds).await);
+    // Wide payload columns are never sampled (migration 0005).
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM pg_attribute WHERE attrelid = 'inbox_items'::regclass AND attname IN ('payload', 'last_error') AND attstattarget = 0").await,
+        2
+    );
     // Analyzed now: the same rows are no reason to analyze it again.
     let again = pytake::db::statistics::analyze_stale(db).await.unwrap();
     assert!(!again.iter().any(|t| t == "stats_probe"), "{again:?}");
