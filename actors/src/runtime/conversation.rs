@@ -118,9 +118,18 @@ impl ConversationActor {
         let store = self.deps.ports.store.clone();
         let key = self.key.clone();
         let page = self.deps.config.load_page;
-        let fut = async move { store.pending_items(&key, after, page).await };
-        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+        // A cold actor reads its snapshot together with its pending items (two batched reads at once
+        // instead of one after the other); a failed snapshot read is left to the item's handling.
+        let cold = self.snapshot.is_none();
+        let fut = async move {
+            let snapshot = async { if cold { store.snapshot(&key).await.ok() } else { None } };
+            futures_util::join!(store.pending_items(&key, after, page), snapshot)
+        };
+        ctx.spawn(fut.into_actor(self).map(move |(result, snapshot), act, ctx| {
             act.set_busy(false);
+            if act.snapshot.is_none() {
+                act.snapshot = snapshot;
+            }
             match result {
                 Ok(items) => {
                     if items.len() as u32 >= page {
