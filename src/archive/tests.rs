@@ -74,10 +74,14 @@ impl ArchiveSink for Arc<Recorder> {
 async fn sqlite() -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("archive.db").display());
-    let db =
-        Db::connect(&DatabaseSettings { url: SecretString::new(url), max_connections: 2, min_connections: 0, acquire_timeout_secs: 5 })
-            .await
-            .unwrap();
+    let db = Db::connect(&DatabaseSettings {
+        url: SecretString::new(url),
+        max_connections: 2,
+        min_connections: 0,
+        acquire_timeout_secs: 5,
+    })
+    .await
+    .unwrap();
     db.migrate().await.unwrap();
     (db, dir)
 }

@@ -30,7 +30,8 @@ pub fn like_contains(needle: &str) -> String {
 /// PostgreSQL: `UNNEST($first::type[], ...) AS alias(name, ...)` over `columns` (name, element type):
 /// one array parameter per column, so a statement of any number of rows is one prepared statement.
 pub fn pg_unnest(alias: &str, columns: &[(&str, &str)], first: usize) -> String {
-    let arrays: Vec<String> = columns.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", first + i)).collect();
+    let arrays: Vec<String> =
+        columns.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", first + i)).collect();
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     format!("UNNEST({}) AS {alias}({})", arrays.join(", "), names.join(", "))
 }

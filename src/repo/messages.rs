@@ -345,7 +345,9 @@ pub(crate) fn pg_bind_rows(args: &mut PgArguments, rows: &[OrgMessageRow]) -> Re
     pg_push(args, text(&|m| Some(m.status.as_str().to_string())))?;
     pg_push(
         args,
-        rows.iter().map(|r| r.3.error.as_ref().map(|(code, _)| i32::try_from(*code).unwrap_or(i32::MAX))).collect::<Vec<_>>(),
+        rows.iter()
+            .map(|r| r.3.error.as_ref().map(|(code, _)| i32::try_from(*code).unwrap_or(i32::MAX)))
+            .collect::<Vec<_>>(),
     )?;
     pg_push(args, text(&|m| m.error.as_ref().map(|(_, t)| t.clone())))?;
     pg_push(args, text(&|m| m.reply_to_wamid.clone()))?;
@@ -371,7 +373,8 @@ pub async fn insert_many(
             static INSERT_MANY: LazyLock<String> =
                 LazyLock::new(|| format!("{} ON CONFLICT DO NOTHING RETURNING id", pg_insert_rows_sql(1)));
             let mut args = PgArguments::default();
-            let rows: Vec<OrgMessageRow> = rows.iter().map(|&(conv, number, m, reply)| (org, conv, number, m, reply)).collect();
+            let rows: Vec<OrgMessageRow> =
+                rows.iter().map(|&(conv, number, m, reply)| (org, conv, number, m, reply)).collect();
             pg_bind_rows(&mut args, &rows)?;
             let got: Vec<Uuid> = sqlx::query_scalar_with(INSERT_MANY.as_str(), args).fetch_all(conn).await?;
             stored.extend(got);

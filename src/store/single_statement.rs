@@ -68,7 +68,9 @@ pub async fn commit(
     let mut items = Vec::with_capacity(sets.len());
     for (key, changes) in sets {
         let (Some(item), Some(ConversationWrite::Update(record))) = (changes.inbox_item, &changes.conversation) else {
-            return Err(StoreError::Failed("a change set that needs a transaction reached the single statement".into()));
+            return Err(StoreError::Failed(
+                "a change set that needs a transaction reached the single statement".into(),
+            ));
         };
         items.push(item);
         records.push((key.org, record));

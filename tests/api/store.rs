@@ -203,10 +203,7 @@ async fn the_committer_gives_each_change_set_its_outcome_whichever_way_it_commit
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.retried'").await, 1);
     assert_eq!(unread(&app, "222").await, 2);
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:1' AND state = 'done'").await,
-        1
-    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:1' AND state = 'done'").await, 1);
     let single = |outcome| metrics.get("pytake_commit_single_statement_total", outcome);
     if is_postgres() {
         assert_eq!((single("incomplete"), single("committed"), single("failed")), (1, 1, 0));
@@ -317,7 +314,10 @@ async fn a_table_that_outgrows_its_statistics_is_analyzed_again() {
         return;
     }
     let mut tx = db.begin().await.unwrap();
-    for sql in ["CREATE TABLE stats_probe (id INT) WITH (autovacuum_enabled = false)", "INSERT INTO stats_probe SELECT generate_series(1, 5000)"] {
+    for sql in [
+        "CREATE TABLE stats_probe (id INT) WITH (autovacuum_enabled = false)",
+        "INSERT INTO stats_probe SELECT generate_series(1, 5000)",
+    ] {
         pytake::sql_exec!(&mut tx, sql).unwrap();
     }
     tx.commit().await.unwrap();
