@@ -86,6 +86,16 @@ impl Op {
     }
 }
 
+/// The change sets among `ops`, in order.
+fn change_sets(ops: &[Op]) -> Vec<(&ConversationKey, &Changes)> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::Changes { key, changes, .. } => Some((key, changes.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<Op>,
@@ -194,13 +204,7 @@ impl Worker {
             return batch;
         }
         let (simple, rest): (Vec<Op>, Vec<Op>) = batch.into_iter().partition(fits);
-        let sets: Vec<(&ConversationKey, &Changes)> = simple
-            .iter()
-            .filter_map(|op| match op {
-                Op::Changes { key, changes, .. } => Some((key, changes.as_ref())),
-                _ => None,
-            })
-            .collect();
+        let sets = change_sets(&simple);
         let attempt = match pool.acquire().await {
             Ok(mut conn) => single_statement::commit(&mut conn, &sets, self.clock.now()).await,
             Err(e) => Err(e.into()),
@@ -241,13 +245,7 @@ impl Worker {
 
     /// Change sets go together through the set-wise path; the other operations one by one.
     async fn run_in(tx: &mut DbTx, batch: &[Op], now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Done>, StoreError> {
-        let sets: Vec<(&ConversationKey, &Changes)> = batch
-            .iter()
-            .filter_map(|op| match op {
-                Op::Changes { key, changes, .. } => Some((key, changes.as_ref())),
-                _ => None,
-            })
-            .collect();
+        let sets = change_sets(batch);
         let mut set_outcomes = if sets.len() > 1 {
             let started = Instant::now();
             let outcomes = steps::apply_changes_batch(tx, &sets, now).await?;
