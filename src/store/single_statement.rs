@@ -47,12 +47,16 @@ pub async fn commit(
     sets: &[(&ConversationKey, &Changes)],
     now: DateTime<Utc>,
 ) -> Result<Attempt, StoreError> {
-    // $1 now, $2 the items, then the conversations' arrays, then the messages'.
+    // $1 now, $2 the items, then the conversations' arrays ($3 ids, $4 their organizations: an
+    // item is claimed only in its conversation's organization), then the messages'.
     static STATEMENT: LazyLock<String> = LazyLock::new(|| {
         let message_arrays = 3 + conversations::PG_VERSIONED_ARRAYS;
         format!(
             "WITH claimed AS (
-                 UPDATE inbox_items SET state = 'done', processed_at = $1 WHERE state = 'pending' AND id = ANY($2) RETURNING id),
+                 UPDATE inbox_items SET state = 'done', processed_at = $1
+                 FROM UNNEST($2::uuid[], $4::uuid[]) AS i(id, organization_id)
+                 WHERE inbox_items.id = i.id AND inbox_items.organization_id = i.organization_id AND inbox_items.state = 'pending'
+                 RETURNING inbox_items.id),
              updated AS ({} RETURNING conversations.id),
              stored AS ({} ON CONFLICT DO NOTHING RETURNING id)
              SELECT pytake_commit_check(
