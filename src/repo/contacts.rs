@@ -7,7 +7,9 @@ use crate::sql_exec;
 use chrono::{DateTime, Utc};
 use pytake_actors::OrgId;
 use serde_json::Value;
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -78,6 +80,41 @@ pub struct InboundContact<'a> {
     pub seen_at: DateTime<Utc>,
 }
 
+/// PostgreSQL: the insert of contacts first seen in inbound messages (of any organizations),
+/// `created_at`/`updated_at` from placeholder `$now`, the rows' five arrays from `$first` on (bound
+/// by [`pg_bind_inbound`]). No conflict clause: callers add theirs.
+pub(crate) fn pg_insert_inbound_sql(now: usize, first: usize) -> String {
+    format!(
+        "INSERT INTO contacts (id, organization_id, wa_id, profile_name, attributes, lifecycle_stage, is_blocked, is_vip, opt_in,
+             last_inbound_at, created_at, updated_at)
+         SELECT u.id, u.organization_id, u.wa_id, u.profile_name, '{{}}'::jsonb, 'lead', false, false, false, u.seen_at, ${now}, ${now}
+         FROM {}",
+        crate::db::pg_unnest("u", &PG_INBOUND_COLUMNS, first)
+    )
+}
+
+/// The arrays of a PostgreSQL inbound contact insert, in the order [`pg_bind_inbound`] binds them.
+const PG_INBOUND_COLUMNS: [(&str, &str); 5] = [
+    ("id", "uuid"),
+    ("organization_id", "uuid"),
+    ("wa_id", "text"),
+    ("profile_name", "text"),
+    ("seen_at", "timestamptz"),
+];
+
+/// How many arrays [`pg_bind_inbound`] binds.
+pub(crate) const PG_INBOUND_ARRAYS: usize = PG_INBOUND_COLUMNS.len();
+
+/// Binds the arrays [`pg_insert_inbound_sql`] reads.
+pub(crate) fn pg_bind_inbound(args: &mut PgArguments, rows: &[InboundContact<'_>]) -> Result<(), StoreError> {
+    use crate::db::pg_push;
+    pg_push(args, rows.iter().map(|r| r.new_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.org.as_uuid()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.wa_id.to_string()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.profile_name.map(String::from)).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.seen_at).collect::<Vec<_>>())
+}
+
 /// Many [`upsert_inbound`]s at once: one statement on PostgreSQL (the input must name each
 /// (organization, wa_id) once), one by one on SQLite.
 pub async fn upsert_inbound_many(
@@ -90,26 +127,22 @@ pub async fn upsert_inbound_many(
         return Ok(Vec::new());
     }
     match c.conn() {
-        ConnRef::Postgres(conn) => Ok(sqlx::query_as::<_, ContactRow>(
-            "INSERT INTO contacts (id, organization_id, wa_id, profile_name, attributes, lifecycle_stage, is_blocked, is_vip, opt_in,
-                 last_inbound_at, created_at, updated_at)
-             SELECT u.id, u.organization_id, u.wa_id, u.profile_name, '{}'::jsonb, 'lead', false, false, false, u.seen_at, $1, $1
-             FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
-                 AS u(id, organization_id, wa_id, profile_name, seen_at)
-             ON CONFLICT (organization_id, wa_id) DO UPDATE SET
-                 profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
-                 last_inbound_at = EXCLUDED.last_inbound_at, updated_at = EXCLUDED.updated_at, deleted_at = NULL
-             RETURNING id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
-                 is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at",
-        )
-        .bind(now)
-        .bind(rows.iter().map(|r| r.new_id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.org.as_uuid()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.wa_id.to_string()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.profile_name.map(String::from)).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.seen_at).collect::<Vec<_>>())
-        .fetch_all(conn)
-        .await?),
+        ConnRef::Postgres(conn) => {
+            static UPSERT_MANY: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "{} ON CONFLICT (organization_id, wa_id) DO UPDATE SET
+                         profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+                         last_inbound_at = EXCLUDED.last_inbound_at, updated_at = EXCLUDED.updated_at, deleted_at = NULL
+                     RETURNING id, organization_id, wa_id, name, profile_name, email, phone, company, attributes, lifecycle_stage,
+                         is_blocked, blocked_reason, is_vip, opt_in, opt_in_at, opt_out_at, last_inbound_at, created_at, updated_at",
+                    pg_insert_inbound_sql(1, 2)
+                )
+            });
+            let mut args = PgArguments::default();
+            crate::db::pg_push(&mut args, now)?;
+            pg_bind_inbound(&mut args, rows)?;
+            Ok(sqlx::query_as_with::<_, ContactRow, _>(UPSERT_MANY.as_str(), args).fetch_all(conn).await?)
+        }
         ConnRef::Sqlite(_) => {
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {

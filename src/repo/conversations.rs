@@ -330,45 +330,12 @@ pub async fn insert_if_absent_many(
     }
     match c.conn() {
         ConnRef::Postgres(conn) => {
-            let ids: Vec<Uuid> = sqlx::query_scalar(
-                "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
-                     department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
-                     flow_id, flow_version_id, flow_state, version, created_at, updated_at, handoff_note)
-                 SELECT u.id, u.organization_id, u.contact_id, u.number_id, u.status, u.is_bot_active, u.assigned_agent_id,
-                     u.department_id, u.queue_id, u.priority, u.queued_at, u.last_message_at, u.last_inbound_at, u.window_expires_at,
-                     u.unread_count, u.flow_id, u.flow_version_id, u.flow_state::jsonb, u.version, u.created_at, $1, u.handoff_note
-                 FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::bool[], $8::uuid[], $9::uuid[],
-                     $10::uuid[], $11::int4[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
-                     $16::int4[], $17::uuid[], $18::uuid[], $19::text[], $20::int8[], $21::timestamptz[], $22::text[])
-                     AS u(id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id, department_id,
-                          queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count, flow_id,
-                          flow_version_id, flow_state, version, created_at, handoff_note)
-                 ON CONFLICT DO NOTHING RETURNING id",
-            )
-            .bind(now)
-            .bind(rows.iter().map(|r| r.2.id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.0.as_uuid()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.contact_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.status.as_str().to_string()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.is_bot_active).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.assigned_agent_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.department_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.queue_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.priority).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.queued_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.last_message_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.last_inbound_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.window_expires_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.unread_count).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.flow_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.flow_version_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.flow_state.to_string()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.version).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.created_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2.handoff_note.clone()).collect::<Vec<_>>())
-            .fetch_all(conn)
-            .await?;
+            static INSERT_MANY: LazyLock<String> =
+                LazyLock::new(|| format!("{} ON CONFLICT DO NOTHING RETURNING id", pg_insert_new_sql(1, 2)));
+            let mut args = PgArguments::default();
+            crate::db::pg_push(&mut args, now)?;
+            pg_bind_new(&mut args, rows)?;
+            let ids: Vec<Uuid> = sqlx::query_scalar_with(INSERT_MANY.as_str(), args).fetch_all(conn).await?;
             inserted.extend(ids);
         }
         ConnRef::Sqlite(_) => {
@@ -387,6 +354,79 @@ pub async fn insert_if_absent_many(
 pub async fn delete_new(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<(), StoreError> {
     sql_exec!(c, "DELETE FROM conversations WHERE organization_id = $1 AND id = $2", org.as_uuid(), id)?;
     Ok(())
+}
+
+/// The arrays of a PostgreSQL conversation insert, in the order [`pg_bind_new`] binds them.
+const PG_NEW_COLUMNS: [(&str, &str); 21] = [
+    ("id", "uuid"),
+    ("organization_id", "uuid"),
+    ("contact_id", "uuid"),
+    ("number_id", "uuid"),
+    ("status", "text"),
+    ("is_bot_active", "bool"),
+    ("assigned_agent_id", "uuid"),
+    ("department_id", "uuid"),
+    ("queue_id", "uuid"),
+    ("priority", "int4"),
+    ("queued_at", "timestamptz"),
+    ("last_message_at", "timestamptz"),
+    ("last_inbound_at", "timestamptz"),
+    ("window_expires_at", "timestamptz"),
+    ("unread_count", "int4"),
+    ("flow_id", "uuid"),
+    ("flow_version_id", "uuid"),
+    ("flow_state", "text"),
+    ("version", "int8"),
+    ("created_at", "timestamptz"),
+    ("handoff_note", "text"),
+];
+
+/// How many arrays [`pg_bind_new`] binds.
+pub(crate) const PG_NEW_ARRAYS: usize = PG_NEW_COLUMNS.len();
+
+/// PostgreSQL: the insert of many new conversations (of any organizations), `updated_at` from
+/// placeholder `$now`, the rows' arrays from `$first` on (bound by [`pg_bind_new`]). No conflict
+/// clause: callers add theirs.
+pub(crate) fn pg_insert_new_sql(now: usize, first: usize) -> String {
+    format!(
+        "INSERT INTO conversations (id, organization_id, contact_id, number_id, status, is_bot_active, assigned_agent_id,
+             department_id, queue_id, priority, queued_at, last_message_at, last_inbound_at, window_expires_at, unread_count,
+             flow_id, flow_version_id, flow_state, version, created_at, updated_at, handoff_note)
+         SELECT u.id, u.organization_id, u.contact_id, u.number_id, u.status, u.is_bot_active, u.assigned_agent_id,
+             u.department_id, u.queue_id, u.priority, u.queued_at, u.last_message_at, u.last_inbound_at, u.window_expires_at,
+             u.unread_count, u.flow_id, u.flow_version_id, u.flow_state::jsonb, u.version, u.created_at, ${now}, u.handoff_note
+         FROM {}",
+        crate::db::pg_unnest("u", &PG_NEW_COLUMNS, first)
+    )
+}
+
+/// Binds the arrays [`pg_insert_new_sql`] reads: (organization, number id, record) per row.
+pub(crate) fn pg_bind_new(
+    args: &mut PgArguments,
+    rows: &[(OrgId, Uuid, &ConversationRecord)],
+) -> Result<(), StoreError> {
+    use crate::db::pg_push;
+    pg_push(args, rows.iter().map(|r| r.2.id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.0.as_uuid()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.contact_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.1).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.status.as_str().to_string()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.is_bot_active).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.assigned_agent_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.department_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.queue_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.priority).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.queued_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.last_message_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.last_inbound_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.window_expires_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.unread_count).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.flow_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.flow_version_id).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.flow_state.to_string()).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.version).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.created_at).collect::<Vec<_>>())?;
+    pg_push(args, rows.iter().map(|r| r.2.handoff_note.clone()).collect::<Vec<_>>())
 }
 
 /// The arrays of a PostgreSQL versioned update, in the order [`pg_bind_versioned`] binds them.

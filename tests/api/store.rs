@@ -30,6 +30,44 @@ fn new_message(wamid: &str, text: &str) -> NewMessage {
     }
 }
 
+/// Stores `n` pending items of `kind` (dedup keys `<prefix>:<i>`) from one delivery, in `tx`.
+async fn pending_items(
+    tx: &mut pytake::db::DbTx,
+    org: OrgId,
+    number_id: Uuid,
+    kind: &'static str,
+    prefix: &str,
+    n: usize,
+) -> Vec<inbox::NewInboxItem> {
+    let delivery = inbox::DeliveryRow {
+        id: Uuid::now_v7(),
+        received_at: chrono::Utc::now(),
+        outcome: "accepted".into(),
+        body_sha256: "x".into(),
+        body_size: 1,
+        body: None,
+        item_count: n as i32,
+        duplicate_count: 0,
+        error: None,
+        source_ip: None,
+    };
+    let items: Vec<inbox::NewInboxItem> = (0..n)
+        .map(|i| inbox::NewInboxItem {
+            id: Uuid::now_v7(),
+            organization_id: org.as_uuid(),
+            number_id,
+            kind,
+            dedup_key: format!("{prefix}:{i}"),
+            contact_wa_id: "x".into(),
+            payload: json!({}),
+            wa_timestamp: None,
+        })
+        .collect();
+    let pairs: Vec<(Uuid, &inbox::NewInboxItem)> = items.iter().map(|i| (delivery.id, i)).collect();
+    inbox::insert_batch(tx, &[&delivery], &pairs, chrono::Utc::now()).await.unwrap();
+    items
+}
+
 /// Four conversations, each with a pending item (the fourth already processed) to commit against.
 struct Fixture {
     org: OrgId,
@@ -60,33 +98,8 @@ async fn four_conversations(app: &TestApp, slug: &str) -> Fixture {
     }
     drop(c);
     // Four pending items to claim.
-    let delivery = pytake::repo::inbox::DeliveryRow {
-        id: Uuid::now_v7(),
-        received_at: chrono::Utc::now(),
-        outcome: "accepted".into(),
-        body_sha256: "x".into(),
-        body_size: 1,
-        body: None,
-        item_count: 4,
-        duplicate_count: 0,
-        error: None,
-        source_ip: None,
-    };
-    let items: Vec<inbox::NewInboxItem> = (0..4)
-        .map(|i| inbox::NewInboxItem {
-            id: Uuid::now_v7(),
-            organization_id: org.as_uuid(),
-            number_id,
-            kind: "message",
-            dedup_key: format!("test:{i}"),
-            contact_wa_id: "x".into(),
-            payload: json!({}),
-            wa_timestamp: None,
-        })
-        .collect();
     let mut tx = app.state.db.begin().await.unwrap();
-    let pairs: Vec<(Uuid, &inbox::NewInboxItem)> = items.iter().map(|i| (delivery.id, i)).collect();
-    inbox::insert_batch(&mut tx, &[&delivery], &pairs, chrono::Utc::now()).await.unwrap();
+    let items = pending_items(&mut tx, org, number_id, "message", "test", 4).await;
     // The fourth item is already processed.
     inbox::mark_done(&mut tx, items[3].id, None, chrono::Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
@@ -204,9 +217,57 @@ async fn the_committer_gives_each_change_set_its_outcome_whichever_way_it_commit
     assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.retried'").await, 1);
     assert_eq!(unread(&app, "222").await, 2);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'test:1' AND state = 'done'").await, 1);
+
+    // A new customer (a contact first seen, its first conversation) commits in one statement too;
+    // a "new" conversation for a contact that already has one open conflicts and leaves no trace.
+    let mut tx = app.state.db.begin().await.unwrap();
+    let items = pending_items(&mut tx, f.org, f.number_id, "message", "new", 2).await;
+    tx.commit().await.unwrap();
+    let opening = |wa: &str, item: usize, wamid: &str| {
+        let contact = ContactUpsert {
+            id: Uuid::now_v7(),
+            wa_id: wa.into(),
+            profile_name: Some("New".into()),
+            last_inbound_at: chrono::Utc::now(),
+        };
+        let mut record = f.records[0].clone();
+        record.id = Uuid::now_v7();
+        record.contact_id = contact.id;
+        record.version = 0;
+        Changes {
+            inbox_item: Some(items[item].id),
+            contact: Some(contact),
+            conversation: Some(ConversationWrite::Insert(record)),
+            messages: vec![new_message(wamid, wamid)],
+            ..Default::default()
+        }
+    };
+    let key = |wa: &str| ConversationKey { org: f.org, number_id: f.number_id, contact_wa_id: wa.into() };
+    let fresh = opening("555", 0, "wamid.new");
+    let fresh_contact = fresh.contact.as_ref().unwrap().id;
+    let outcome = submit(key("555"), fresh).await;
+    let ChangesOutcome::Committed(c) = &outcome else { panic!("{outcome:?}") };
+    assert_eq!(c.contact.as_ref().unwrap().id, fresh_contact);
+    assert_eq!(c.conversation.as_ref().unwrap().contact_id, fresh_contact);
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM conversations v JOIN contacts k ON k.id = v.contact_id
+             WHERE k.wa_id = '555' AND k.profile_name = 'New' AND v.status <> 'closed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.new'").await, 1);
+    let reopened = submit(key("111"), opening("111", 1, "wamid.reopened")).await;
+    assert!(matches!(reopened, ChangesOutcome::Conflict), "{reopened:?}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM messages WHERE wamid = 'wamid.reopened'").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM contacts WHERE wa_id = '111'").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'new:0' AND state = 'done'").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbox_items WHERE dedup_key = 'new:1' AND state = 'pending'").await, 1);
+
     let single = |outcome| metrics.get("pytake_commit_single_statement_total", outcome);
     if is_postgres() {
-        assert_eq!((single("incomplete"), single("committed"), single("failed")), (1, 1, 0));
+        assert_eq!((single("incomplete"), single("committed"), single("failed")), (2, 2, 0));
     } else {
         assert_eq!((single("incomplete"), single("committed")), (0, 0), "SQLite commits in its writer transaction");
     }
@@ -235,32 +296,7 @@ async fn each_status_in_a_batch_gets_its_own_outcome() {
         m.status = status;
         pytake::repo::messages::insert(&mut tx, org, conv_id, number_id, &m, None).await.unwrap();
     }
-    let delivery = inbox::DeliveryRow {
-        id: Uuid::now_v7(),
-        received_at: chrono::Utc::now(),
-        outcome: "accepted".into(),
-        body_sha256: "x".into(),
-        body_size: 1,
-        body: None,
-        item_count: 4,
-        duplicate_count: 0,
-        error: None,
-        source_ip: None,
-    };
-    let items: Vec<inbox::NewInboxItem> = (0..4)
-        .map(|i| inbox::NewInboxItem {
-            id: Uuid::now_v7(),
-            organization_id: org.as_uuid(),
-            number_id,
-            kind: "status",
-            dedup_key: format!("s:{i}"),
-            contact_wa_id: CONTACT.into(),
-            payload: json!({}),
-            wa_timestamp: None,
-        })
-        .collect();
-    let pairs: Vec<(Uuid, &inbox::NewInboxItem)> = items.iter().map(|i| (delivery.id, i)).collect();
-    inbox::insert_batch(&mut tx, &[&delivery], &pairs, chrono::Utc::now()).await.unwrap();
+    let items = pending_items(&mut tx, org, number_id, "status", "s", 4).await;
     inbox::mark_done(&mut tx, items[3].id, None, chrono::Utc::now()).await.unwrap();
     tx.commit().await.unwrap();
     let status = |wamid: &str, s: &str| StatusUpdate {
