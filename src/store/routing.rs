@@ -1,7 +1,7 @@
 //! Which flow starts a new conversation on a number, cached: the number's chatbots (keywords,
 //! default, fallback), each flow's published version, and the number with its organization's time
-//! zone. Entries live a few seconds at most and
-//! are dropped at once when this node changes a chatbot, flow or number (the services call
+//! zone. Entries live a few seconds at most, are keyed by organization, are read once however many
+//! conversations miss them at the same time, and are dropped at once when this node changes a chatbot, flow or number (the services call
 //! [`RoutingCache::invalidate`]); another node sees a change within the time to live.
 
 use crate::db::{Db, StoreError};
@@ -58,12 +58,60 @@ pub struct NumberContext {
     pub timezone: chrono_tz::Tz,
 }
 
+/// Entries kept for [`TTL`] and while the cache's epoch is unchanged, by (organization, id): a
+/// lookup is answered only from what was read for the same organization. Concurrent misses of one
+/// key share one read: the first burst after a start, or after an entry expires, would otherwise
+/// send every waking conversation to the database for the same rows.
+struct Entries<V> {
+    entries: DashMap<(Uuid, Uuid), (Instant, u64, V)>,
+    loading: DashMap<(Uuid, Uuid), Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Entries { entries: DashMap::new(), loading: DashMap::new() }
+    }
+}
+
+impl<V: Clone> Entries<V> {
+    fn fresh(&self, epoch: &AtomicU64, key: (Uuid, Uuid)) -> Option<V> {
+        let hit = self.entries.get(&key)?;
+        (hit.0.elapsed() < TTL && hit.1 == epoch.load(Ordering::Acquire)).then(|| hit.2.clone())
+    }
+
+    async fn get_or_load<F, Fut>(&self, epoch: &AtomicU64, org: OrgId, id: Uuid, load: F) -> Result<V, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, StoreError>>,
+    {
+        let key = (org.as_uuid(), id);
+        if let Some(v) = self.fresh(epoch, key) {
+            return Ok(v);
+        }
+        if self.loading.len() >= MAX_ENTRIES {
+            self.loading.clear();
+        }
+        let gate = self.loading.entry(key).or_default().clone();
+        let _turn = gate.lock().await;
+        if let Some(v) = self.fresh(epoch, key) {
+            return Ok(v);
+        }
+        let read_at = epoch.load(Ordering::Acquire);
+        let value = load().await?;
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(key, (Instant::now(), read_at, value.clone()));
+        Ok(value)
+    }
+}
+
 #[derive(Default)]
 pub struct RoutingCache {
     epoch: AtomicU64,
-    tables: DashMap<Uuid, (Instant, u64, Arc<RouteTable>)>,
-    published: DashMap<Uuid, (Instant, u64, Option<Uuid>)>,
-    numbers: DashMap<Uuid, (Instant, u64, NumberContext)>,
+    tables: Entries<Option<Arc<RouteTable>>>,
+    published: Entries<Option<Uuid>>,
+    numbers: Entries<Option<NumberContext>>,
 }
 
 impl RoutingCache {
@@ -72,107 +120,81 @@ impl RoutingCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn fresh(&self, at: Instant, epoch: u64) -> bool {
-        at.elapsed() < TTL && epoch == self.epoch.load(Ordering::Acquire)
-    }
-
-    /// The number's routing table (None when the number does not exist).
+    /// The number's routing table (None when the number is not the organization's).
     pub async fn table(&self, db: &Db, org: OrgId, number_id: Uuid) -> Result<Option<Arc<RouteTable>>, StoreError> {
-        if let Some(hit) = self.tables.get(&number_id)
-            && self.fresh(hit.0, hit.1)
-        {
-            return Ok(Some(hit.2.clone()));
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let mut c = db.conn().await?;
-        let Some(number) = numbers::get_any(&mut c, org, number_id).await? else { return Ok(None) };
-        let bots = chatbots::for_number(&mut c, org, number_id).await?;
-        let default_bot_flow = match number.default_chatbot_id {
-            Some(id) => chatbots::get(&mut c, org, id).await?.filter(|b| b.is_active).and_then(|b| b.main_flow_id),
-            None => None,
-        };
-        drop(c);
-        let flag =
-            |b: &chatbots::ChatbotRow, name: &str| b.triggers.0.get(name).and_then(|d| d.as_bool()).unwrap_or(false);
-        let keyword_flows = bots
-            .iter()
-            .filter_map(|b| {
-                let keywords: Vec<String> = b
-                    .triggers
-                    .0
-                    .get("keywords")?
-                    .as_array()?
-                    .iter()
-                    .filter_map(|k| k.as_str())
-                    .map(str::to_lowercase)
-                    .collect();
-                Some((keywords, b.main_flow_id?))
-            })
-            .collect();
-        let default_trigger = bots.iter().find(|b| flag(b, "default")).and_then(|b| b.main_flow_id);
-        let table = Arc::new(RouteTable {
-            keyword_flows,
-            defaults: [number.default_flow_id, default_bot_flow, default_trigger].into_iter().flatten().collect(),
-            fallbacks: bots
-                .iter()
-                .filter(|b| b.main_flow_id.is_some() || flag(b, "fallback"))
-                .filter_map(|b| b.fallback_flow_id)
-                .collect(),
-        });
-        if self.tables.len() >= MAX_ENTRIES {
-            self.tables.clear();
-        }
-        self.tables.insert(number_id, (Instant::now(), epoch, table.clone()));
-        Ok(Some(table))
+        self.tables.get_or_load(&self.epoch, org, number_id, || read_table(db, org, number_id)).await
     }
 
     /// The number and its organization's time zone (None when the number is not the org's).
     pub async fn number(&self, db: &Db, org: OrgId, number_id: Uuid) -> Result<Option<NumberContext>, StoreError> {
-        if let Some(hit) = self.numbers.get(&number_id)
-            && self.fresh(hit.0, hit.1)
-        {
-            return Ok(Some(hit.2.clone()));
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let mut c = db.conn().await?;
-        let Some(number) = numbers::get_any(&mut c, org, number_id).await? else { return Ok(None) };
-        let timezone = organizations::get_own(&mut c, org)
-            .await?
-            .and_then(|o| o.timezone.parse::<chrono_tz::Tz>().ok())
-            .unwrap_or(chrono_tz::UTC);
-        let context = NumberContext {
-            number: NumberRecord {
-                id: number.id,
-                phone_number_id: number.phone_number_id,
-                default_chatbot_id: number.default_chatbot_id,
-                default_flow_id: number.default_flow_id,
-                default_department_id: number.default_department_id,
-            },
-            timezone,
-        };
-        if self.numbers.len() >= MAX_ENTRIES {
-            self.numbers.clear();
-        }
-        self.numbers.insert(number_id, (Instant::now(), epoch, context.clone()));
-        Ok(Some(context))
+        self.numbers.get_or_load(&self.epoch, org, number_id, || read_number(db, org, number_id)).await
     }
 
     /// The flow's published version, if any.
     pub async fn published_version(&self, db: &Db, org: OrgId, flow_id: Uuid) -> Result<Option<Uuid>, StoreError> {
-        if let Some(hit) = self.published.get(&flow_id)
-            && self.fresh(hit.0, hit.1)
-        {
-            return Ok(hit.2);
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let mut c = db.conn().await?;
-        let version = flows::published_version_id(&mut c, org, flow_id).await?;
-        if self.published.len() >= MAX_ENTRIES {
-            self.published.clear();
-        }
-        self.published.insert(flow_id, (Instant::now(), epoch, version));
-        Ok(version)
+        self.published
+            .get_or_load(&self.epoch, org, flow_id, || async move {
+                let mut c = db.conn().await?;
+                flows::published_version_id(&mut c, org, flow_id).await
+            })
+            .await
     }
+}
+
+async fn read_table(db: &Db, org: OrgId, number_id: Uuid) -> Result<Option<Arc<RouteTable>>, StoreError> {
+    let mut c = db.conn().await?;
+    let Some(number) = numbers::get_any(&mut c, org, number_id).await? else { return Ok(None) };
+    let bots = chatbots::for_number(&mut c, org, number_id).await?;
+    let default_bot_flow = match number.default_chatbot_id {
+        Some(id) => chatbots::get(&mut c, org, id).await?.filter(|b| b.is_active).and_then(|b| b.main_flow_id),
+        None => None,
+    };
+    drop(c);
+    let flag = |b: &chatbots::ChatbotRow, name: &str| b.triggers.0.get(name).and_then(|d| d.as_bool()).unwrap_or(false);
+    let keyword_flows = bots
+        .iter()
+        .filter_map(|b| {
+            let keywords: Vec<String> = b
+                .triggers
+                .0
+                .get("keywords")?
+                .as_array()?
+                .iter()
+                .filter_map(|k| k.as_str())
+                .map(str::to_lowercase)
+                .collect();
+            Some((keywords, b.main_flow_id?))
+        })
+        .collect();
+    let default_trigger = bots.iter().find(|b| flag(b, "default")).and_then(|b| b.main_flow_id);
+    Ok(Some(Arc::new(RouteTable {
+        keyword_flows,
+        defaults: [number.default_flow_id, default_bot_flow, default_trigger].into_iter().flatten().collect(),
+        fallbacks: bots
+            .iter()
+            .filter(|b| b.main_flow_id.is_some() || flag(b, "fallback"))
+            .filter_map(|b| b.fallback_flow_id)
+            .collect(),
+    })))
+}
+
+async fn read_number(db: &Db, org: OrgId, number_id: Uuid) -> Result<Option<NumberContext>, StoreError> {
+    let mut c = db.conn().await?;
+    let Some(number) = numbers::get_any(&mut c, org, number_id).await? else { return Ok(None) };
+    let timezone = organizations::get_own(&mut c, org)
+        .await?
+        .and_then(|o| o.timezone.parse::<chrono_tz::Tz>().ok())
+        .unwrap_or(chrono_tz::UTC);
+    Ok(Some(NumberContext {
+        number: NumberRecord {
+            id: number.id,
+            phone_number_id: number.phone_number_id,
+            default_chatbot_id: number.default_chatbot_id,
+            default_flow_id: number.default_flow_id,
+            default_department_id: number.default_department_id,
+        },
+        timezone,
+    }))
 }
 
 #[cfg(test)]
@@ -198,5 +220,35 @@ mod tests {
         };
         assert_eq!(table.candidates(Some("buy")), [sales, general, fallback]);
         assert_eq!(table.candidates(Some("hello")), [general, fallback]);
+    }
+
+    #[tokio::test]
+    #[allow(clippy::disallowed_methods)] // made-up organizations for the cache alone
+    async fn concurrent_misses_share_one_read_and_organizations_never_share_entries() {
+        let entries: Entries<Option<u32>> = Entries::default();
+        let epoch = AtomicU64::new(0);
+        let reads = AtomicU64::new(0);
+        let (org_a, org_b, id) =
+            (OrgId::assume_verified(Uuid::now_v7()), OrgId::assume_verified(Uuid::now_v7()), Uuid::now_v7());
+        let read = |value| {
+            let reads = &reads;
+            move || async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(value)
+            }
+        };
+        let misses = (0..50).map(|_| entries.get_or_load(&epoch, org_a, id, read(Some(7))));
+        let answers = futures_util::future::join_all(misses).await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(Some(7)))));
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "fifty concurrent misses, one read");
+        // The same id in another organization is read for that organization.
+        assert_eq!(entries.get_or_load(&epoch, org_b, id, read(None)).await.unwrap(), None);
+        assert_eq!(entries.get_or_load(&epoch, org_a, id, read(None)).await.unwrap(), Some(7));
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        // A new epoch (a change on this node) reads again.
+        epoch.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(entries.get_or_load(&epoch, org_a, id, read(Some(8))).await.unwrap(), Some(8));
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
     }
 }
