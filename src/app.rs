@@ -62,8 +62,9 @@ pub enum StartupError {
 
 /// Connects the database (applying migrations) and everything else the handlers share.
 pub async fn build_state(settings: Settings) -> Result<web::Data<AppState>, StartupError> {
-    let db = Db::connect(&settings.database).await?;
+    let db = Db::connect_with_warm_up(&settings.database, Some(crate::store::warm_up::hot_path_connection)).await?;
     db.migrate().await?;
+    db.open_hot_path().await?;
     let redis = match &settings.redis.url {
         Some(url) => Some(redis::Client::open(url.expose())?.get_connection_manager().await?),
         None => None,

@@ -78,6 +78,7 @@ async fn sqlite() -> (Db, tempfile::TempDir) {
         url: SecretString::new(url),
         max_connections: 2,
         min_connections: 0,
+        hot_path_connections: 1,
         acquire_timeout_secs: 5,
     })
     .await

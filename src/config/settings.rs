@@ -69,7 +69,15 @@ pub struct DatabaseSettings {
     /// Connections opened at start and kept open (PostgreSQL; at most `max_connections`).
     #[serde(default)]
     pub min_connections: u32,
+    /// PostgreSQL connections of the hot path's own pool (webhook ingest, actor commits and reads),
+    /// beside `max_connections`.
+    #[serde(default = "default_hot_path_connections")]
+    pub hot_path_connections: u32,
     pub acquire_timeout_secs: u64,
+}
+
+fn default_hot_path_connections() -> u32 {
+    10
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

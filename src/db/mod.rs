@@ -6,7 +6,9 @@ mod macros;
 mod pool;
 pub mod statistics;
 
-pub use pool::{Backend, Conn, ConnRef, Db, DbConn, DbTx, SqliteDb, StoreError, WritePriority};
+pub use pool::{
+    Backend, Conn, ConnRef, Db, DbConn, DbTx, PgConnRef, PgDb, SqliteDb, StoreError, WarmUp, WritePriority,
+};
 
 /// Whether a sqlx error is a unique-constraint violation (same on both backends).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -198,14 +198,14 @@ impl Worker {
     /// statement and answers them; returns the operations still to commit (all of them when the
     /// statement wrote nothing).
     async fn commit_single_statement(&self, batch: Vec<Op>) -> Vec<Op> {
-        let Db::Postgres(pool) = &self.db else { return batch };
+        let Db::Postgres(pg) = &self.db else { return batch };
         let fits = |op: &Op| matches!(op, Op::Changes { changes, .. } if single_statement::fits(changes));
         if !batch.iter().any(fits) {
             return batch;
         }
         let (simple, rest): (Vec<Op>, Vec<Op>) = batch.into_iter().partition(fits);
         let sets = change_sets(&simple);
-        let attempt = match pool.acquire().await {
+        let attempt = match pg.hot.acquire().await {
             Ok(mut conn) => single_statement::commit(&mut conn, &sets, self.clock.now()).await,
             Err(e) => Err(e.into()),
         };
@@ -230,7 +230,7 @@ impl Worker {
 
     async fn run_batch(&self, batch: &[Op]) -> Result<Vec<Done>, StoreError> {
         let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.hot_begin().await?;
         match Self::run_in(&mut tx, batch, now).await {
             Ok(results) => {
                 tx.commit().await?;

@@ -110,7 +110,7 @@ async fn serve(db: &Db, batch: Vec<Request>) {
             Request::Snapshot { key, reply } => snapshots.push((key, reply)),
         }
     }
-    let mut c = match db.conn().await {
+    let mut c = match db.hot_conn().await {
         Ok(c) => c,
         Err(e) => {
             let failure = StoreFailure(e.to_string());

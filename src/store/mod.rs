@@ -9,6 +9,7 @@ pub mod hydrate;
 pub mod routing;
 pub mod single_statement;
 pub mod steps;
+pub mod warm_up;
 
 use crate::db::Backend;
 use crate::db::{Db, StoreError};

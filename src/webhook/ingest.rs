@@ -155,7 +155,7 @@ impl Writer {
         // then one batch fails and is retried delivery by delivery; seen at 3,000/s).
         items.sort_by(|a, b| a.1.dedup_key.cmp(&b.1.dedup_key));
         let inserted = if self.db.backend() == Backend::Postgres {
-            let mut c = self.db.conn().await?;
+            let mut c = self.db.hot_conn().await?;
             inbox::insert_batch(&mut c, &deliveries, &items, now).await?
         } else {
             let mut tx = self.db.begin_with(WritePriority::Urgent).await?;

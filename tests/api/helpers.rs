@@ -393,7 +393,10 @@ impl TestApp {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_string())).execute(&p.pool).await.expect("sqlite setup");
             }
             pytake::db::Db::Postgres(p) => {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_string())).execute(p).await.expect("postgres setup");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_string()))
+                    .execute(&p.pool)
+                    .await
+                    .expect("postgres setup");
             }
         }
     }
@@ -405,7 +408,7 @@ impl TestApp {
                 sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&p.pool).await.expect("scalar")
             }
             pytake::db::Db::Postgres(p) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.expect("scalar")
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&p.pool).await.expect("scalar")
             }
         }
     }

@@ -78,6 +78,7 @@ async fn sqlite_schema() -> Schema {
         url: pytake::config::SecretString::new(format!("sqlite://{}/m.db", dir.path().display())),
         max_connections: 2,
         min_connections: 0,
+        hot_path_connections: 1,
         acquire_timeout_secs: 5,
     };
     let db = pytake::db::Db::connect(&settings).await.unwrap();
@@ -112,11 +113,13 @@ async fn applied_schemas_match_the_written_ones() {
         url: pytake::config::SecretString::new(url),
         max_connections: 2,
         min_connections: 0,
+        hot_path_connections: 1,
         acquire_timeout_secs: 5,
     };
     let db = pytake::db::Db::connect(&settings).await.unwrap();
     db.migrate().await.unwrap();
-    let pytake::db::Db::Postgres(pool) = &db else { unreachable!() };
+    let pytake::db::Db::Postgres(pg) = &db else { unreachable!() };
+    let pool = &pg.pool;
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_name::text, column_name::text FROM information_schema.columns
          WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",

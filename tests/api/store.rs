@@ -380,3 +380,52 @@ async fn a_table_that_outgrows_its_statistics_is_analyzed_again() {
     let again = pytake::db::statistics::analyze_stale(db).await.unwrap();
     assert!(!again.iter().any(|t| t == "stats_probe"), "{again:?}");
 }
+
+/// On PostgreSQL the hot path has its own connections: all open from the start, warmed before
+/// their first use (the hot statements already prepared and planned), planning those statements
+/// generically (once per connection, never per execution); the API's pool keeps PostgreSQL's
+/// default choice. On SQLite the hot path simply uses the one pool.
+#[actix_web::test]
+async fn the_hot_path_has_its_own_warm_connections_that_plan_once() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let pytake::db::Db::Postgres(pg) = db else {
+        let mut c = db.hot_conn().await.unwrap();
+        assert_eq!(pytake::sql_scalar!(&mut c, fetch_one, i32, "SELECT 1").unwrap(), 1);
+        return;
+    };
+    let size = app.settings.database.hot_path_connections;
+    assert_eq!(pg.hot.size(), size, "every hot-path connection is open from the start");
+    let mode = "SELECT current_setting('plan_cache_mode')";
+    let on_api: String = sqlx::query_scalar(mode).fetch_one(&pg.pool).await.unwrap();
+    assert_eq!(on_api, "auto");
+
+    // A new customer's message goes the whole hot path: ingest, wake-up reads, single statement.
+    let admin = app.admin_token().await;
+    app.create_number(&admin, "7001", Some("hot-secret")).await;
+    app.deliver(&text_delivery("7001", "5511900000001", "wamid.HOT.1", "hello"), "hot-secret").await.expect(200);
+    app.drained().await;
+    assert_eq!(app.conversations(&admin).await.len(), 1);
+
+    let mut conns = Vec::new();
+    for _ in 0..size {
+        conns.push(pg.hot.acquire().await.unwrap());
+    }
+    let plans = "SELECT COALESCE(SUM(generic_plans), 0)::BIGINT, COALESCE(SUM(custom_plans), 0)::BIGINT, COUNT(*)
+                 FROM pg_prepared_statements WHERE statement LIKE $1";
+    let mut generic_total = 0;
+    for conn in &mut conns {
+        let on_hot: String = sqlx::query_scalar(mode).fetch_one(&mut **conn).await.unwrap();
+        assert_eq!(on_hot, "force_generic_plan");
+        for statement in ["WITH new_items AS%", "WITH new_contacts AS%", "SELECT c.* FROM UNNEST%"] {
+            let (generic, custom, prepared): (i64, i64, i64) =
+                sqlx::query_as(plans).bind(statement).fetch_one(&mut **conn).await.unwrap();
+            assert_eq!(prepared, 1, "{statement} is prepared by the warm-up on every hot connection");
+            assert!(generic >= 1, "{statement}: {generic} generic plans");
+            assert_eq!(custom, 0, "{statement} is never planned for its parameters");
+            generic_total += generic;
+        }
+    }
+    // The delivery's own executions came on top of one warm-up run per statement and connection.
+    assert!(generic_total > 3 * i64::from(size), "{generic_total}");
+}
