@@ -356,12 +356,9 @@ pub async fn delete_new(c: &mut dyn Conn, org: OrgId, id: Uuid) -> Result<(), St
     Ok(())
 }
 
-/// The arrays of a PostgreSQL conversation insert, in the order [`pg_bind_new`] binds them.
-const PG_NEW_COLUMNS: [(&str, &str); 21] = [
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("contact_id", "uuid"),
-    ("number_id", "uuid"),
+/// The conversation state both the insert and the versioned update write, as arrays in this order
+/// (bound by [`pg_push_state`]).
+const PG_STATE_COLUMNS: [(&str, &str); 14] = [
     ("status", "text"),
     ("is_bot_active", "bool"),
     ("assigned_agent_id", "uuid"),
@@ -376,13 +373,45 @@ const PG_NEW_COLUMNS: [(&str, &str); 21] = [
     ("flow_id", "uuid"),
     ("flow_version_id", "uuid"),
     ("flow_state", "text"),
-    ("version", "int8"),
-    ("created_at", "timestamptz"),
-    ("handoff_note", "text"),
 ];
 
+/// Binds the [`PG_STATE_COLUMNS`] arrays of `records`.
+fn pg_push_state<'r>(
+    args: &mut PgArguments,
+    records: impl Iterator<Item = &'r ConversationRecord> + Clone,
+) -> Result<(), StoreError> {
+    use crate::db::pg_push;
+    pg_push(args, records.clone().map(|r| r.status.as_str().to_string()).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.is_bot_active).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.assigned_agent_id).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.department_id).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.queue_id).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.priority).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.queued_at).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.last_message_at).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.last_inbound_at).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.window_expires_at).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.unread_count).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.flow_id).collect::<Vec<_>>())?;
+    pg_push(args, records.clone().map(|r| r.flow_version_id).collect::<Vec<_>>())?;
+    pg_push(args, records.map(|r| r.flow_state.to_string()).collect::<Vec<_>>())
+}
+
+/// `head`, the state columns, then `tail`: the arrays of one statement, in binding order.
+fn pg_columns(
+    head: &[(&'static str, &'static str)],
+    tail: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    head.iter().chain(&PG_STATE_COLUMNS).chain(tail).copied().collect()
+}
+
+/// Arrays of a conversation insert before and after the state ones ([`pg_bind_new`]'s order).
+const PG_NEW_HEAD: [(&str, &str); 4] =
+    [("id", "uuid"), ("organization_id", "uuid"), ("contact_id", "uuid"), ("number_id", "uuid")];
+const PG_NEW_TAIL: [(&str, &str); 3] = [("version", "int8"), ("created_at", "timestamptz"), ("handoff_note", "text")];
+
 /// How many arrays [`pg_bind_new`] binds.
-pub(crate) const PG_NEW_ARRAYS: usize = PG_NEW_COLUMNS.len();
+pub(crate) const PG_NEW_ARRAYS: usize = PG_NEW_HEAD.len() + PG_STATE_COLUMNS.len() + PG_NEW_TAIL.len();
 
 /// PostgreSQL: the insert of many new conversations (of any organizations), `updated_at` from
 /// placeholder `$now`, the rows' arrays from `$first` on (bound by [`pg_bind_new`]). No conflict
@@ -396,7 +425,7 @@ pub(crate) fn pg_insert_new_sql(now: usize, first: usize) -> String {
              u.department_id, u.queue_id, u.priority, u.queued_at, u.last_message_at, u.last_inbound_at, u.window_expires_at,
              u.unread_count, u.flow_id, u.flow_version_id, u.flow_state::jsonb, u.version, u.created_at, ${now}, u.handoff_note
          FROM {}",
-        crate::db::pg_unnest("u", &PG_NEW_COLUMNS, first)
+        crate::db::pg_unnest("u", &pg_columns(&PG_NEW_HEAD, &PG_NEW_TAIL), first)
     )
 }
 
@@ -410,50 +439,19 @@ pub(crate) fn pg_bind_new(
     pg_push(args, rows.iter().map(|r| r.0.as_uuid()).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|r| r.2.contact_id).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|r| r.1).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.status.as_str().to_string()).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.is_bot_active).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.assigned_agent_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.department_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.queue_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.priority).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.queued_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.last_message_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.last_inbound_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.window_expires_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.unread_count).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.flow_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.flow_version_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|r| r.2.flow_state.to_string()).collect::<Vec<_>>())?;
+    pg_push_state(args, rows.iter().map(|r| r.2))?;
     pg_push(args, rows.iter().map(|r| r.2.version).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|r| r.2.created_at).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|r| r.2.handoff_note.clone()).collect::<Vec<_>>())
 }
 
-/// The arrays of a PostgreSQL versioned update, in the order [`pg_bind_versioned`] binds them.
-const PG_VERSIONED_COLUMNS: [(&str, &str); 19] = [
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("version", "int8"),
-    ("status", "text"),
-    ("is_bot_active", "bool"),
-    ("assigned_agent_id", "uuid"),
-    ("department_id", "uuid"),
-    ("queue_id", "uuid"),
-    ("priority", "int4"),
-    ("queued_at", "timestamptz"),
-    ("last_message_at", "timestamptz"),
-    ("last_inbound_at", "timestamptz"),
-    ("window_expires_at", "timestamptz"),
-    ("unread_count", "int4"),
-    ("flow_id", "uuid"),
-    ("flow_version_id", "uuid"),
-    ("flow_state", "text"),
-    ("closed_at", "timestamptz"),
-    ("handoff_note", "text"),
-];
+/// Arrays of a versioned update before and after the state ones ([`pg_bind_versioned`]'s order).
+const PG_VERSIONED_HEAD: [(&str, &str); 3] = [("id", "uuid"), ("organization_id", "uuid"), ("version", "int8")];
+const PG_VERSIONED_TAIL: [(&str, &str); 2] = [("closed_at", "timestamptz"), ("handoff_note", "text")];
 
 /// How many arrays [`pg_bind_versioned`] binds.
-pub(crate) const PG_VERSIONED_ARRAYS: usize = PG_VERSIONED_COLUMNS.len();
+pub(crate) const PG_VERSIONED_ARRAYS: usize =
+    PG_VERSIONED_HEAD.len() + PG_STATE_COLUMNS.len() + PG_VERSIONED_TAIL.len();
 
 /// PostgreSQL: the versioned update of many conversations (of any organizations), `updated_at` from
 /// placeholder `$now`, the rows' arrays from `$first` on (bound by [`pg_bind_versioned`]). A row
@@ -468,7 +466,7 @@ pub(crate) fn pg_update_versioned_sql(now: usize, first: usize) -> String {
              handoff_note = v.handoff_note, version = conversations.version + 1, updated_at = ${now}
          FROM {}
          WHERE conversations.organization_id = v.organization_id AND conversations.id = v.id AND conversations.version = v.version",
-        crate::db::pg_unnest("v", &PG_VERSIONED_COLUMNS, first)
+        crate::db::pg_unnest("v", &pg_columns(&PG_VERSIONED_HEAD, &PG_VERSIONED_TAIL), first)
     )
 }
 
@@ -483,20 +481,7 @@ pub(crate) fn pg_bind_versioned(
     pg_push(args, rows.iter().map(|(_, r)| r.id).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|(o, _)| o.as_uuid()).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|(_, r)| r.version).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.status.as_str().to_string()).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.is_bot_active).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.assigned_agent_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.department_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.queue_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.priority).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.queued_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.last_message_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.last_inbound_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.window_expires_at).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.unread_count).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.flow_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.flow_version_id).collect::<Vec<_>>())?;
-    pg_push(args, rows.iter().map(|(_, r)| r.flow_state.to_string()).collect::<Vec<_>>())?;
+    pg_push_state(args, rows.iter().map(|(_, r)| *r))?;
     pg_push(args, rows.iter().map(|(_, r)| closed_at(r)).collect::<Vec<_>>())?;
     pg_push(args, rows.iter().map(|(_, r)| r.handoff_note.clone()).collect::<Vec<_>>())
 }

@@ -1,8 +1,8 @@
 //! Batches the reads of waking conversation actors. An actor that wakes cold asks for its pending
 //! items and its snapshot; those requests queue here, and a few workers answer everything waiting
-//! at once with one statement per kind ([`crate::repo::hydration`]), each worker on one connection.
-//! A burst of cold conversations then costs a few queries instead of three per actor, and it can
-//! never take the whole pool from the webhooks' commits (before this, 1,000 cold wakes a second
+//! at once with one statement per kind ([`crate::repo::hydration`]), each worker on one connection
+//! of the hot path's pool ([`crate::db::PgDb`]). A burst of cold conversations then costs a few
+//! queries instead of three per actor, and it can never take that pool from the webhooks' commits (before this, 1,000 cold wakes a second
 //! queued for connections until acknowledgements took seconds and loads timed out).
 //!
 //! No timer: a request that finds the workers idle is answered at once; the ones that arrive while
